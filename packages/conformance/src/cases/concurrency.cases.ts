@@ -1,0 +1,85 @@
+/** Cases for races between sessions: one winner per lock, no message claimed twice. */
+import type { Lease } from '@mailspool/core';
+import { expect } from 'vitest';
+import type { ConformanceCase, Harness } from '../harness.js';
+
+async function openSessions(h: Harness, count: number) {
+  return Promise.all(Array.from({ length: count }, () => h.session()));
+}
+
+export const concurrencyCases: ConformanceCase[] = [
+  {
+    name: 'race: many sessions call lockMessage on one id at once and exactly one wins',
+    async run(h) {
+      const sessions = await openSessions(h, h.options.raceSessions ?? 12);
+      const id = await sessions[0]!.storeMessage({ meta: {}, contents: 'x' });
+      for (let round = 0; round < 3; round++) {
+        const results = await Promise.all(sessions.map((s) => s.lockMessage(id, 1000)));
+        expect(results.filter(Boolean)).toHaveLength(1);
+        h.clock.advance(1000);
+      }
+    },
+  },
+  {
+    name: 'race: many sessions call acquireLease on one id at once; one lease, and only it is current',
+    async run(h) {
+      const sessions = await openSessions(h, h.options.raceSessions ?? 12);
+      const id = await sessions[0]!.storeMessage({ meta: { attempts: 0 }, contents: 'x' });
+      let lastToken = 0;
+      for (let round = 0; round < 3; round++) {
+        const results = await Promise.all(
+          sessions.map((s, n) =>
+            n % 2 === 0
+              ? s.acquireLease(id, 1000)
+              : s.lockMessage(id, 1000).then((ok) => (ok ? 'lock' : null)),
+          ),
+        );
+        const winners = results.filter((r) => r !== null);
+        expect(winners).toHaveLength(1);
+        const winner = winners[0];
+        if (winner !== 'lock' && winner !== undefined) {
+          expect(winner.token).toBeGreaterThan(lastToken);
+          lastToken = winner.token;
+          await sessions[0]!.setMessageMetaKey(id, 'attempts', round, { lease: winner });
+        }
+        h.clock.advance(1000);
+      }
+    },
+  },
+  {
+    name: 'race: concurrent claimDue calls on separate sessions never return the same message',
+    async run(h) {
+      const sessions = await openSessions(h, Math.min(h.options.raceSessions ?? 12, 8));
+      const ids = await sessions[0]!.storeMessages(
+        Array.from({ length: 60 }, (_, n) => ({ meta: { n }, contents: `m${n}` })),
+      );
+      const seen = new Map<string, number>();
+      let rounds = 0;
+      while (seen.size < ids.length && rounds++ < 20) {
+        const batches = await Promise.all(
+          sessions.map((s) => s.claimDue({ limit: 3, ttl: 60_000 })),
+        );
+        for (const lease of batches.flat()) seen.set(lease.id, (seen.get(lease.id) ?? 0) + 1);
+      }
+      expect([...seen.values()].every((count) => count === 1)).toBe(true);
+      expect([...seen.keys()].sort()).toEqual([...ids].sort());
+    },
+  },
+  {
+    name: 'race: concurrent completions of one message by two lease holders delete it once and report the loser stale',
+    async run(h) {
+      const [a, b] = await openSessions(h, 2);
+      const id = await a!.storeMessage({ meta: {}, contents: 'x' });
+      const old = (await a!.acquireLease(id, 100))!;
+      h.clock.advance(100);
+      const current = (await b!.acquireLease(id, 60_000))!;
+      const [first, second] = await Promise.all([
+        a!.deleteMessages([old]),
+        b!.deleteMessages([current as Lease]),
+      ]);
+      expect(first).toEqual({ deleted: [], stale: [id] });
+      expect(second).toEqual({ deleted: [id], stale: [] });
+      expect(await a!.getAllMessages()).toEqual([]);
+    },
+  },
+];

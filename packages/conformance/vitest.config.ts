@@ -1,0 +1,8 @@
+import { defineConfig } from 'vitest/config';
+
+// `source` resolves workspace packages to their TypeScript sources: no build step between them.
+export default defineConfig({
+  resolve: { conditions: ['source', 'module', 'browser', 'development|production'] },
+  ssr: { resolve: { conditions: ['source', 'module', 'node', 'development|production'] } },
+  test: { include: ['test/**/*.test.ts'] },
+});

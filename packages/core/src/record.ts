@@ -1,0 +1,173 @@
+/**
+ * The state rules of the contract, as pure functions over one message's record. Engines keep a
+ * `MessageRecord` per message in their own store and apply these rules inside their own
+ * transaction, so the rules live in one place and every engine agrees on them.
+ *
+ * States (see docs/contract.md): claimed (no meta or no contents yet) → complete → due / deferred
+ * → active (locked) → deleted. "Locked" and "leased" are one lock.
+ */
+import { ErrorCode, MailspoolError } from './errors.js';
+import type { Lease, MessageId, MessageMeta } from './types.js';
+
+/** What an engine stores per message, besides the contents bytes. */
+export interface MessageRecord {
+  readonly id: MessageId;
+  /** When the id was claimed (epoch ms); the due time of a message never scheduled. */
+  readonly createdAt: number;
+  /** `null` until meta is written. */
+  readonly meta: MessageMeta | null;
+  /** Contents length in bytes; `null` until contents are written. */
+  readonly size: number | null;
+  /** Next attempt no earlier than this; `null` when never scheduled. */
+  readonly retryAt: number | null;
+  /** End of the lock; `null` when not locked (never, released or unlocked). */
+  readonly lockedUntil: number | null;
+  /** The last fencing token handed out for this message; 0 before the first lock. */
+  readonly token: number;
+}
+
+/** A new record for a claimed id. */
+export function claimedRecord(id: MessageId, now: number): MessageRecord {
+  return { id, createdAt: now, meta: null, size: null, retryAt: null, lockedUntil: null, token: 0 };
+}
+
+/** A new record for a message stored whole by `storeMessage(s)`. */
+export function storedRecord(
+  id: MessageId,
+  now: number,
+  meta: MessageMeta,
+  size: number,
+  retryAt: number | null,
+): MessageRecord {
+  return { id, createdAt: now, meta, size, retryAt, lockedUntil: null, token: 0 };
+}
+
+/** Holds an unexpired lock. The lock expires exactly at `lockedUntil`. */
+export function isActive(record: MessageRecord, now: number): boolean {
+  return record.lockedUntil !== null && now < record.lockedUntil;
+}
+
+/** Meta and contents are both written. */
+export function isComplete(record: MessageRecord): boolean {
+  return record.meta !== null && record.size !== null;
+}
+
+/** The time from which a message is due: its retry time, or when it was claimed if never scheduled. */
+export function dueAt(record: MessageRecord): number {
+  return record.retryAt ?? record.createdAt;
+}
+
+/** What `claimDue` would take now: complete, no unexpired lock, due. */
+export function isDue(record: MessageRecord, now: number): boolean {
+  return isComplete(record) && !isActive(record, now) && dueAt(record) <= now;
+}
+
+/** Listed by `getDeferredMessages(dueBy)`: a retry time set (≤ `dueBy` when given) and no unexpired lock. */
+export function isDeferred(record: MessageRecord, now: number, dueBy?: number): boolean {
+  if (record.retryAt === null || isActive(record, now)) return false;
+  return dueBy === undefined || record.retryAt <= dueBy;
+}
+
+/** Counted as `deferred` by `stats()`: no unexpired lock and a retry time still in the future. */
+export function isWaiting(record: MessageRecord, now: number): boolean {
+  return record.retryAt !== null && record.retryAt > now && !isActive(record, now);
+}
+
+/**
+ * Locks the record for `ttl` ms with the next fencing token, or returns `null` when someone holds
+ * an unexpired lock.
+ */
+export function lockRecord(
+  record: MessageRecord,
+  ttl: number,
+  now: number,
+): { record: MessageRecord; lease: Lease } | null {
+  if (isActive(record, now)) return null;
+  const token = record.token + 1;
+  const lockedUntil = now + ttl;
+  return {
+    record: { ...record, token, lockedUntil },
+    lease: { id: record.id, token, expiresAt: lockedUntil },
+  };
+}
+
+/**
+ * True while `lease` is current: its token is the latest and its lock was not released or
+ * unlocked. Expiry alone does not end it (the fencing token, not the clock, decides).
+ */
+export function isCurrent(record: MessageRecord | undefined, lease: Lease): boolean {
+  return record !== undefined && record.token === lease.token && record.lockedUntil !== null;
+}
+
+/** Throws `STALE_LEASE` unless `lease` is current on `record` (a missing record has no current lease). */
+export function assertCurrent(
+  record: MessageRecord | undefined,
+  lease: Lease,
+): asserts record is MessageRecord {
+  if (record !== undefined && isCurrent(record, lease)) return;
+  const why =
+    record === undefined
+      ? 'the message is gone'
+      : record.token !== lease.token
+        ? 'it was locked again'
+        : 'it was released or unlocked';
+  throw new MailspoolError(
+    ErrorCode.STALE_LEASE,
+    `lease ${lease.token} on ${lease.id} is no longer current: ${why}`,
+  );
+}
+
+/** Extends a current lease to `now + ttl`, keeping its token. Throws `STALE_LEASE`. */
+export function renewRecord(
+  record: MessageRecord | undefined,
+  lease: Lease,
+  ttl: number,
+  now: number,
+): { record: MessageRecord; lease: Lease } {
+  assertCurrent(record, lease);
+  const lockedUntil = now + ttl;
+  return {
+    record: { ...record, lockedUntil },
+    lease: { id: record.id, token: record.token, expiresAt: lockedUntil },
+  };
+}
+
+/** Drops the lock (keeping the token, so no older lease can become current again). */
+export function unlockRecord(record: MessageRecord): MessageRecord {
+  return record.lockedUntil === null ? record : { ...record, lockedUntil: null };
+}
+
+/** Throws `NOT_FOUND` for a missing record; otherwise narrows it. */
+export function assertFound(
+  record: MessageRecord | undefined,
+  id: MessageId,
+): asserts record is MessageRecord {
+  if (record === undefined) throw notFound(id);
+}
+
+/** The `NOT_FOUND` error for `id`. */
+export function notFound(id: MessageId, what = 'message'): MailspoolError {
+  return new MailspoolError(ErrorCode.NOT_FOUND, `${what} ${id} not found`);
+}
+
+/**
+ * Checks a fenced or unfenced write: with a lease it must be current (`STALE_LEASE`), without
+ * one the record must exist (`NOT_FOUND`). Returns the record to update.
+ */
+export function writableRecord(
+  record: MessageRecord | undefined,
+  id: MessageId,
+  lease: Lease | undefined,
+): MessageRecord {
+  if (lease !== undefined) {
+    assertCurrent(record, lease);
+    return record;
+  }
+  assertFound(record, id);
+  return record;
+}
+
+/** Orders records the way `claimDue` takes them: oldest due first, then by id. */
+export function compareDue(a: MessageRecord, b: MessageRecord): number {
+  return dueAt(a) - dueAt(b) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}

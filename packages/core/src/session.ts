@@ -1,0 +1,346 @@
+/**
+ * `BaseSession`: the public half of every session. It checks that the session is open, validates
+ * and normalises every argument, reads the clock, and then calls a protected `_primitive` that
+ * the engine implements against its store (abstract-level's pattern). Engines therefore never
+ * re-validate and always receive well-formed ids, copied meta, bytes and an explicit `now`.
+ */
+import { type Clock, systemClock } from './clock.js';
+import { ErrorCode, MailspoolError } from './errors.js';
+import { assertMessageId, describe, newMessageId } from './ids.js';
+import type {
+  ClaimDueOptions,
+  DeleteManyResult,
+  FenceOptions,
+  Lease,
+  MessageContents,
+  MessageId,
+  MessageMeta,
+  MetaValue,
+  QueueStats,
+  StorageSession,
+  StoreMessageInput,
+} from './types.js';
+import {
+  assertLimit,
+  assertMetaKey,
+  assertTime,
+  assertTtl,
+  fenceOf,
+  normalizeContents,
+  normalizeLease,
+  normalizeMeta,
+  normalizeMetaValue,
+} from './validate.js';
+
+/** The default and minimum contents limit the contract promises: 25 MiB. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 25 * 1024 * 1024;
+
+/** How many random ids `claimMessageId` tries before giving up (a collision of 128-bit ids is already absurd). */
+const CLAIM_ATTEMPTS = 8;
+
+/** A message validated and ready to write, as `_storeMessages` receives it. */
+export interface PreparedMessage {
+  readonly id: MessageId;
+  readonly meta: MessageMeta;
+  readonly contents: Uint8Array;
+  readonly retryAt: number | null;
+}
+
+/** Which ids `_listMessages` returns. */
+export type ListKind = 'all' | 'active' | 'deferred';
+
+/** What every `BaseSession` needs from its engine. */
+export interface SessionConfig {
+  readonly clock?: Clock;
+  readonly maxMessageBytes?: number;
+}
+
+/** Symbol.asyncDispose where the runtime has it; a registered symbol stands in elsewhere. */
+const asyncDispose: typeof Symbol.asyncDispose =
+  Symbol.asyncDispose ?? (Symbol.for('Symbol.asyncDispose') as typeof Symbol.asyncDispose);
+
+/**
+ * Base class of engine sessions. Subclasses implement the `_` primitives; each must be atomic
+ * (one transaction) and must leave the store unchanged when it throws.
+ */
+export abstract class BaseSession implements StorageSession {
+  readonly #clock: Clock;
+  readonly #maxMessageBytes: number;
+  #closed = false;
+  #closing: Promise<void> | undefined;
+
+  constructor(config: SessionConfig = {}) {
+    this.#clock = config.clock ?? systemClock;
+    this.#maxMessageBytes = config.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  }
+
+  // ---- primitives an engine implements -------------------------------------------------------
+
+  /** Generates an id; engines that route by id (shards) override this to add their prefix. */
+  protected _newId(): MessageId {
+    return newMessageId();
+  }
+  /** Creates an empty record for `id`; `false` when the id is taken. */
+  protected abstract _claimMessageId(id: MessageId, now: number): Promise<boolean>;
+  /** Stores all messages in one atomic step. */
+  protected abstract _storeMessages(
+    messages: readonly PreparedMessage[],
+    now: number,
+  ): Promise<void>;
+  /** The meta, `{}` when none was written. `NOT_FOUND`. */
+  protected abstract _getMessageMeta(id: MessageId): Promise<MessageMeta>;
+  /** Replaces the meta. `NOT_FOUND`, or `STALE_LEASE` when `lease` is given and not current. */
+  protected abstract _setMessageMeta(
+    id: MessageId,
+    meta: MessageMeta,
+    lease: Lease | undefined,
+  ): Promise<void>;
+  /** Sets (or with `undefined` deletes) one key, atomically. Same errors as `_setMessageMeta`, plus `TOO_LARGE`. */
+  protected abstract _setMessageMetaKey(
+    id: MessageId,
+    key: string,
+    value: MetaValue | undefined,
+    lease: Lease | undefined,
+  ): Promise<void>;
+  /** The contents. `NOT_FOUND` (also while none were written). */
+  protected abstract _getMessageContents(id: MessageId): Promise<Uint8Array>;
+  /** Writes the contents (the engine copies them if it keeps the array). `NOT_FOUND`. */
+  protected abstract _setMessageContents(id: MessageId, contents: Uint8Array): Promise<void>;
+  /** Sets the retry time. `NOT_FOUND`, `STALE_LEASE`. */
+  protected abstract _setMessageRetry(
+    id: MessageId,
+    at: number,
+    lease: Lease | undefined,
+  ): Promise<void>;
+  /** Locks with the next token, or `null` when an unexpired lock is held. `NOT_FOUND`. */
+  protected abstract _lockMessage(id: MessageId, ttl: number, now: number): Promise<Lease | null>;
+  /** Drops any lock; no-op for unknown ids. */
+  protected abstract _unlockMessage(id: MessageId): Promise<void>;
+  /** Extends a current lease. `STALE_LEASE`. */
+  protected abstract _renewLease(lease: Lease, ttl: number, now: number): Promise<Lease>;
+  /** Drops the lock of a current lease. `STALE_LEASE`. */
+  protected abstract _releaseLease(lease: Lease): Promise<void>;
+  /** Deletes; no-op for unknown ids without a lease, `STALE_LEASE` with a lease that is not current. */
+  protected abstract _deleteMessage(id: MessageId, lease: Lease | undefined): Promise<void>;
+  /** Deletes those whose lease is current, in one step. */
+  protected abstract _deleteMessages(leases: readonly Lease[]): Promise<DeleteManyResult>;
+  /** Lists ids by state (see the rules in record.ts). */
+  protected abstract _listMessages(
+    kind: ListKind,
+    now: number,
+    dueBy: number | undefined,
+  ): Promise<MessageId[]>;
+  /** Leases up to `limit` due messages, oldest due first, atomically. */
+  protected abstract _claimDue(limit: number, ttl: number, now: number): Promise<Lease[]>;
+  /** Counts by state. */
+  protected abstract _stats(now: number): Promise<QueueStats>;
+  /** Releases what the session holds; called once. */
+  protected abstract _close(): Promise<void>;
+
+  // ---- the public contract --------------------------------------------------------------------
+
+  /** `true` once `close()` was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  async close(): Promise<void> {
+    if (!this.#closing) {
+      this.#closed = true;
+      this.#closing = this._close();
+    }
+    return this.#closing;
+  }
+
+  async [asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  async getActiveMessages(): Promise<MessageId[]> {
+    this.#assertOpen();
+    return this._listMessages('active', this.#now(), undefined);
+  }
+
+  async getDeferredMessages(dueBy?: number): Promise<MessageId[]> {
+    this.#assertOpen();
+    if (dueBy !== undefined) assertTime(dueBy, 'dueBy');
+    return this._listMessages('deferred', this.#now(), dueBy);
+  }
+
+  async getAllMessages(): Promise<MessageId[]> {
+    this.#assertOpen();
+    return this._listMessages('all', this.#now(), undefined);
+  }
+
+  async claimMessageId(): Promise<MessageId> {
+    this.#assertOpen();
+    const now = this.#now();
+    for (let attempt = 0; attempt < CLAIM_ATTEMPTS; attempt++) {
+      const id = this._newId();
+      if (await this._claimMessageId(id, now)) return id;
+    }
+    throw new MailspoolError(ErrorCode.UNAVAILABLE, `no free id after ${CLAIM_ATTEMPTS} attempts`);
+  }
+
+  async setMessageMeta(id: MessageId, meta: MessageMeta, options?: FenceOptions): Promise<void> {
+    this.#assertOpen();
+    assertMessageId(id);
+    const normalized = normalizeMeta(meta);
+    await this._setMessageMeta(id, normalized, fenceOf(id, options));
+  }
+
+  async setMessageMetaKey(
+    id: MessageId,
+    key: string,
+    value: MetaValue | undefined,
+    options?: FenceOptions,
+  ): Promise<void> {
+    this.#assertOpen();
+    assertMessageId(id);
+    assertMetaKey(key);
+    const normalized = value === undefined ? undefined : normalizeMetaValue(value, key);
+    await this._setMessageMetaKey(id, key, normalized, fenceOf(id, options));
+  }
+
+  async getMessageMeta(id: MessageId): Promise<MessageMeta> {
+    this.#assertOpen();
+    assertMessageId(id);
+    return this._getMessageMeta(id);
+  }
+
+  async getMessageMetaKey(id: MessageId, key: string): Promise<MetaValue | undefined> {
+    this.#assertOpen();
+    assertMessageId(id);
+    assertMetaKey(key);
+    const meta = await this._getMessageMeta(id);
+    return Object.hasOwn(meta, key) ? meta[key] : undefined;
+  }
+
+  async setMessageContents(id: MessageId, contents: MessageContents): Promise<void> {
+    this.#assertOpen();
+    assertMessageId(id);
+    await this._setMessageContents(id, normalizeContents(contents, this.#maxMessageBytes));
+  }
+
+  async getMessageContents(id: MessageId): Promise<Uint8Array> {
+    this.#assertOpen();
+    assertMessageId(id);
+    return this._getMessageContents(id);
+  }
+
+  async setMessageRetry(id: MessageId, at: number, options?: FenceOptions): Promise<void> {
+    this.#assertOpen();
+    assertMessageId(id);
+    assertTime(at, 'at');
+    await this._setMessageRetry(id, at, fenceOf(id, options));
+  }
+
+  async lockMessage(id: MessageId, ttl: number): Promise<boolean> {
+    this.#assertOpen();
+    assertMessageId(id);
+    assertTtl(ttl);
+    return (await this._lockMessage(id, ttl, this.#now())) !== null;
+  }
+
+  async unlockMessage(id: MessageId): Promise<void> {
+    this.#assertOpen();
+    assertMessageId(id);
+    await this._unlockMessage(id);
+  }
+
+  async deleteMessage(id: MessageId, options?: FenceOptions): Promise<void> {
+    this.#assertOpen();
+    assertMessageId(id);
+    await this._deleteMessage(id, fenceOf(id, options));
+  }
+
+  async storeMessage(input: StoreMessageInput): Promise<MessageId> {
+    const [id] = await this.storeMessages([input]);
+    return id!;
+  }
+
+  async storeMessages(inputs: readonly StoreMessageInput[]): Promise<MessageId[]> {
+    this.#assertOpen();
+    if (!Array.isArray(inputs))
+      throw new TypeError(`storeMessages needs an array, got ${describe(inputs)}`);
+    // Validate everything before writing anything: a batch is stored whole or not at all.
+    const prepared = inputs.map((input) => this.#prepare(input));
+    if (prepared.length > 0) await this._storeMessages(prepared, this.#now());
+    return prepared.map((message) => message.id);
+  }
+
+  async acquireLease(id: MessageId, ttl: number): Promise<Lease | null> {
+    this.#assertOpen();
+    assertMessageId(id);
+    assertTtl(ttl);
+    return this._lockMessage(id, ttl, this.#now());
+  }
+
+  async renewLease(lease: Lease, ttl: number): Promise<Lease> {
+    this.#assertOpen();
+    const normalized = normalizeLease(lease);
+    assertTtl(ttl);
+    return this._renewLease(normalized, ttl, this.#now());
+  }
+
+  async releaseLease(lease: Lease): Promise<void> {
+    this.#assertOpen();
+    await this._releaseLease(normalizeLease(lease));
+  }
+
+  async claimDue(options: ClaimDueOptions): Promise<Lease[]> {
+    this.#assertOpen();
+    if (typeof options !== 'object' || options === null) {
+      throw new TypeError(`claimDue needs { limit, ttl, now? }, got ${describe(options)}`);
+    }
+    const { limit, ttl, now } = options;
+    assertLimit(limit);
+    assertTtl(ttl);
+    if (now !== undefined) assertTime(now, 'now');
+    if (limit === 0) return [];
+    return this._claimDue(limit, ttl, now ?? this.#now());
+  }
+
+  async deleteMessages(leases: readonly Lease[]): Promise<DeleteManyResult> {
+    this.#assertOpen();
+    if (!Array.isArray(leases))
+      throw new TypeError(`deleteMessages needs an array of leases, got ${describe(leases)}`);
+    const normalized = leases.map(normalizeLease);
+    const ids = new Set<string>();
+    for (const lease of normalized) {
+      if (ids.has(lease.id)) throw new TypeError(`deleteMessages got two leases for ${lease.id}`);
+      ids.add(lease.id);
+    }
+    if (normalized.length === 0) return { deleted: [], stale: [] };
+    return this._deleteMessages(normalized);
+  }
+
+  async stats(): Promise<QueueStats> {
+    this.#assertOpen();
+    return this._stats(this.#now());
+  }
+
+  // ---- helpers --------------------------------------------------------------------------------
+
+  #assertOpen(): void {
+    if (this.#closed) throw new MailspoolError(ErrorCode.SESSION_CLOSED, 'the session is closed');
+  }
+
+  #now(): number {
+    const now = this.#clock.now();
+    assertTime(now, 'clock.now()');
+    return now;
+  }
+
+  #prepare(input: StoreMessageInput): PreparedMessage {
+    if (typeof input !== 'object' || input === null) {
+      throw new TypeError(
+        `a message to store must be { meta, contents, retryAt? }, got ${describe(input)}`,
+      );
+    }
+    const meta = normalizeMeta(input.meta);
+    const contents = normalizeContents(input.contents, this.#maxMessageBytes);
+    if (input.retryAt !== undefined) assertTime(input.retryAt, 'retryAt');
+    return { id: this._newId(), meta, contents, retryAt: input.retryAt ?? null };
+  }
+}
