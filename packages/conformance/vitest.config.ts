@@ -4,5 +4,9 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   resolve: { conditions: ['source', 'module', 'browser', 'development|production'] },
   ssr: { resolve: { conditions: ['source', 'module', 'node', 'development|production'] } },
-  test: { include: ['test/**/*.test.ts'] },
+  test: {
+    include: ['test/**/*.test.ts'],
+    // The JSON report feeds scripts/test-summary.mjs (the run's closing "N passed, N failed" line).
+    reporters: ['default', ['json', { outputFile: 'test-results/test.json' }]],
+  },
 });
