@@ -202,7 +202,7 @@ function json(res: ServerResponse, status: number, body: unknown): void {
   res.end(JSON.stringify(body));
 }
 
-const escape = (text: string) =>
+const escapeHtml = (text: string) =>
   text.replace(
     /[&<>"']/g,
     (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[ch]!,
@@ -213,7 +213,7 @@ function page(messages: readonly ReceivedMail[]): string {
     .reverse()
     .map(
       (m) =>
-        `<tr><td>${m.seq}</td><td>${escape(m.receivedAt.slice(11, 19))}</td><td>${escape(m.mailFrom || '<>')}</td><td>${escape(m.rcptTo.join(', '))}</td><td>${escape(m.subject)}</td><td>${m.size}</td></tr>`,
+        `<tr><td>${m.seq}</td><td>${escapeHtml(m.receivedAt.slice(11, 19))}</td><td>${escapeHtml(m.mailFrom || '<>')}</td><td>${escapeHtml(m.rcptTo.join(', '))}</td><td>${escapeHtml(m.subject)}</td><td>${m.size}</td></tr>`,
     )
     .join('');
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>smtp-sink (${messages.length})</title>
