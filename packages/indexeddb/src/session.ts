@@ -1,0 +1,354 @@
+/**
+ * Internal (used by engine.ts): the IndexedDB session. Each primitive is one transaction that
+ * reads the rows it needs, applies core's pure rules (record.ts) and writes the result; nothing
+ * but IndexedDB requests is awaited inside it. Because IndexedDB serialises overlapping readwrite
+ * transactions across every tab and worker of the origin, each primitive is atomic there too.
+ */
+import {
+  assertCurrent,
+  assertMetaSize,
+  BaseSession,
+  claimedRecord,
+  type DeleteManyResult,
+  dueAt,
+  isActive,
+  isComplete,
+  isCurrent,
+  isDue,
+  type Lease,
+  type ListKind,
+  lockRecord,
+  type MessageId,
+  type MessageMeta,
+  type MetaValue,
+  notFound,
+  type PreparedMessage,
+  type QueueStats,
+  renewRecord,
+  type SessionConfig,
+  storedRecord,
+  unlockRecord,
+  writableRecord,
+} from '@mailspool/core';
+import type { ChangeBridge } from './changes.js';
+import type { Database } from './database.js';
+import {
+  BY_DUE,
+  BY_LOCK,
+  BY_RETRY,
+  CONTENTS,
+  fromContents,
+  fromRow,
+  MESSAGES,
+  type MessageRow,
+  toRow,
+} from './schema.js';
+
+/** Greater than every `[due, id]` key with `due <= now`: arrays sort after strings. */
+const dueUpTo = (now: number) => IDBKeyRange.upperBound([now, []]);
+/** `lockedUntil > now`: the lock is unexpired (it expires exactly at `lockedUntil`). */
+const lockedAfter = (now: number) => IDBKeyRange.lowerBound(now, true);
+
+/**
+ * Bytes that IndexedDB clones as exactly `contents`: a view into a larger buffer (a `subarray`,
+ * a pooled Node `Buffer`) would otherwise drag its whole buffer into storage.
+ */
+function ownBytes(contents: Uint8Array): Uint8Array {
+  const whole =
+    contents.constructor === Uint8Array &&
+    contents.byteOffset === 0 &&
+    contents.byteLength === contents.buffer.byteLength &&
+    contents.buffer instanceof ArrayBuffer;
+  return whole ? contents : new Uint8Array(contents);
+}
+
+/**
+ * Marks a request's promise as observed at once. When several requests are queued and a later
+ * one throws synchronously (the transaction died), the earlier ones reject after the body has
+ * already failed; without this they would surface as unhandled rejections.
+ */
+function observed<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => {});
+  return promise;
+}
+
+export class IndexedDbSession extends BaseSession {
+  readonly #db: Database;
+  readonly #changes: ChangeBridge;
+
+  constructor(db: Database, changes: ChangeBridge, config: SessionConfig) {
+    super(config);
+    this.#db = db;
+    this.#changes = changes;
+  }
+
+  protected async _claimMessageId(id: MessageId, now: number): Promise<boolean> {
+    const claimed = await this.#db.run([MESSAGES], 'readwrite', async (tx) => {
+      const store = tx.objectStore(MESSAGES);
+      if ((await store.getKey(id)) !== undefined) return false;
+      await store.add(toRow(claimedRecord(id, now)));
+      return true;
+    });
+    if (claimed) this.#changes.publish('stored', [id]);
+    return claimed;
+  }
+
+  protected async _storeMessages(messages: readonly PreparedMessage[], now: number): Promise<void> {
+    await this.#db.run([MESSAGES, CONTENTS], 'readwrite', async (tx) => {
+      const rows = tx.objectStore(MESSAGES);
+      const contents = tx.objectStore(CONTENTS);
+      // All requests are queued at once (one round of events, not one per message). `add`
+      // refuses an id that is taken, so a colliding random id can not overwrite a message.
+      const requests: Promise<unknown>[] = [];
+      for (const m of messages) {
+        const record = storedRecord(m.id, now, m.meta, m.contents.byteLength, m.retryAt);
+        requests.push(
+          observed(rows.add(toRow(record))),
+          observed(contents.add(ownBytes(m.contents), m.id)),
+        );
+      }
+      await Promise.all(requests);
+    });
+    this.#changes.publish(
+      'stored',
+      messages.map((m) => m.id),
+    );
+  }
+
+  protected async _getMessageMeta(id: MessageId): Promise<MessageMeta> {
+    return this.#db.run([MESSAGES], 'readonly', async (tx) => {
+      const value = await tx.objectStore(MESSAGES).get(id);
+      if (value === undefined) throw notFound(id);
+      return fromRow(value, id).meta ?? {};
+    });
+  }
+
+  protected async _setMessageMeta(
+    id: MessageId,
+    meta: MessageMeta,
+    lease: Lease | undefined,
+  ): Promise<void> {
+    await this.#update(id, lease, (record) => ({ ...record, meta }));
+  }
+
+  protected async _setMessageMetaKey(
+    id: MessageId,
+    key: string,
+    value: MetaValue | undefined,
+    lease: Lease | undefined,
+  ): Promise<void> {
+    await this.#update(id, lease, (record) => {
+      const meta: Record<string, MetaValue> = { ...(record.meta ?? {}) };
+      if (value === undefined) delete meta[key];
+      else meta[key] = value;
+      assertMetaSize(meta);
+      return { ...record, meta };
+    });
+  }
+
+  protected async _getMessageContents(id: MessageId): Promise<Uint8Array> {
+    return this.#db.run([CONTENTS], 'readonly', async (tx) => {
+      const value = await tx.objectStore(CONTENTS).get(id);
+      if (value === undefined) throw notFound(id, 'contents of message');
+      return fromContents(value, id);
+    });
+  }
+
+  protected async _setMessageContents(id: MessageId, contents: Uint8Array): Promise<void> {
+    await this.#db.run([MESSAGES, CONTENTS], 'readwrite', async (tx) => {
+      const rows = tx.objectStore(MESSAGES);
+      const value = await rows.get(id);
+      if (value === undefined) throw notFound(id);
+      const record = fromRow(value, id);
+      await Promise.all([
+        observed(tx.objectStore(CONTENTS).put(ownBytes(contents), id)),
+        observed(rows.put(toRow({ ...record, size: contents.byteLength }))),
+      ]);
+    });
+    this.#changes.publish('updated', [id]);
+  }
+
+  protected async _setMessageRetry(
+    id: MessageId,
+    at: number,
+    lease: Lease | undefined,
+  ): Promise<void> {
+    await this.#update(id, lease, (record) => ({ ...record, retryAt: at }));
+  }
+
+  protected async _lockMessage(id: MessageId, ttl: number, now: number): Promise<Lease | null> {
+    const lease = await this.#db.run([MESSAGES], 'readwrite', async (tx) => {
+      const rows = tx.objectStore(MESSAGES);
+      const value = await rows.get(id);
+      if (value === undefined) throw notFound(id);
+      const locked = lockRecord(fromRow(value, id), ttl, now);
+      if (!locked) return null;
+      await rows.put(toRow(locked.record));
+      return locked.lease;
+    });
+    if (lease) this.#changes.publish('updated', [id]);
+    return lease;
+  }
+
+  protected async _unlockMessage(id: MessageId): Promise<void> {
+    const changed = await this.#db.run([MESSAGES], 'readwrite', async (tx) => {
+      const rows = tx.objectStore(MESSAGES);
+      const value = await rows.get(id);
+      if (value === undefined) return false;
+      const record = fromRow(value, id);
+      if (record.lockedUntil === null) return false;
+      await rows.put(toRow(unlockRecord(record)));
+      return true;
+    });
+    if (changed) this.#changes.publish('updated', [id]);
+  }
+
+  protected async _renewLease(lease: Lease, ttl: number, now: number): Promise<Lease> {
+    const renewed = await this.#db.run([MESSAGES], 'readwrite', async (tx) => {
+      const rows = tx.objectStore(MESSAGES);
+      const value = await rows.get(lease.id);
+      const result = renewRecord(value && fromRow(value, lease.id), lease, ttl, now);
+      await rows.put(toRow(result.record));
+      return result.lease;
+    });
+    this.#changes.publish('updated', [lease.id]);
+    return renewed;
+  }
+
+  protected async _releaseLease(lease: Lease): Promise<void> {
+    await this.#db.run([MESSAGES], 'readwrite', async (tx) => {
+      const rows = tx.objectStore(MESSAGES);
+      const value = await rows.get(lease.id);
+      const record = value && fromRow(value, lease.id);
+      assertCurrent(record, lease);
+      await rows.put(toRow(unlockRecord(record)));
+    });
+    this.#changes.publish('updated', [lease.id]);
+  }
+
+  protected async _deleteMessage(id: MessageId, lease: Lease | undefined): Promise<void> {
+    const existed = await this.#db.run([MESSAGES, CONTENTS], 'readwrite', async (tx) => {
+      const rows = tx.objectStore(MESSAGES);
+      const value = await rows.get(id);
+      if (lease !== undefined) assertCurrent(value && fromRow(value, id), lease);
+      if (value === undefined) return false;
+      await Promise.all([observed(rows.delete(id)), observed(tx.objectStore(CONTENTS).delete(id))]);
+      return true;
+    });
+    if (existed) this.#changes.publish('deleted', [id]);
+  }
+
+  protected async _deleteMessages(leases: readonly Lease[]): Promise<DeleteManyResult> {
+    const result = await this.#db.run([MESSAGES, CONTENTS], 'readwrite', async (tx) => {
+      const rows = tx.objectStore(MESSAGES);
+      const contents = tx.objectStore(CONTENTS);
+      const values = await Promise.all(leases.map((lease) => observed(rows.get(lease.id))));
+      const deleted: MessageId[] = [];
+      const stale: MessageId[] = [];
+      const requests: Promise<unknown>[] = [];
+      leases.forEach((lease, n) => {
+        const value = values[n];
+        if (value !== undefined && isCurrent(fromRow(value, lease.id), lease)) {
+          deleted.push(lease.id);
+          requests.push(observed(rows.delete(lease.id)), observed(contents.delete(lease.id)));
+        } else {
+          stale.push(lease.id);
+        }
+      });
+      await Promise.all(requests);
+      return { deleted, stale };
+    });
+    this.#changes.publish('deleted', result.deleted);
+    return result;
+  }
+
+  protected async _listMessages(
+    kind: ListKind,
+    now: number,
+    dueBy: number | undefined,
+  ): Promise<MessageId[]> {
+    return this.#db.run([MESSAGES], 'readonly', async (tx) => {
+      const rows = tx.objectStore(MESSAGES);
+      if (kind === 'all') return rows.getAllKeys();
+      const active = observed(rows.index(BY_LOCK).getAllKeys(lockedAfter(now)));
+      if (kind === 'active') return active;
+      // Deferred: a retry time (≤ dueBy when given) and no unexpired lock. Both lists come from
+      // key-only index reads; the active list is short (what is being delivered right now).
+      const range = dueBy === undefined ? undefined : IDBKeyRange.upperBound(dueBy);
+      const [held, scheduled] = await Promise.all([active, rows.index(BY_RETRY).getAllKeys(range)]);
+      const heldSet = new Set(held);
+      return scheduled.filter((id) => !heldSet.has(id));
+    });
+  }
+
+  protected async _claimDue(limit: number, ttl: number, now: number): Promise<Lease[]> {
+    const leases = await this.#db.run([MESSAGES], 'readwrite', async (tx) => {
+      const taken: Lease[] = [];
+      // Walk complete messages oldest due first; the only rows skipped are those whose lock is
+      // still held, so the work is `limit` plus the number of messages in flight.
+      let cursor = await tx.objectStore(MESSAGES).index(BY_DUE).openCursor(dueUpTo(now));
+      while (cursor && taken.length < limit) {
+        const record = fromRow(cursor.value);
+        if (isDue(record, now)) {
+          const locked = lockRecord(record, ttl, now)!;
+          await cursor.update(toRow(locked.record));
+          taken.push(locked.lease);
+        }
+        cursor = await cursor.continue();
+      }
+      return taken;
+    });
+    this.#changes.publish(
+      'updated',
+      leases.map((lease) => lease.id),
+    );
+    return leases;
+  }
+
+  protected async _stats(now: number): Promise<QueueStats> {
+    return this.#db.run([MESSAGES], 'readonly', async (tx) => {
+      const rows = tx.objectStore(MESSAGES);
+      // Three index counts plus the rows of messages in flight (few, and without contents):
+      // counts over the whole queue never touch a row.
+      const [total, held, scheduledLater, dueOrHeld] = await Promise.all([
+        observed(rows.count()),
+        observed(rows.index(BY_LOCK).getAll(lockedAfter(now))),
+        observed(rows.index(BY_RETRY).count(IDBKeyRange.lowerBound(now, true))),
+        observed(rows.index(BY_DUE).count(dueUpTo(now))),
+      ]);
+      let heldLater = 0;
+      let heldDue = 0;
+      for (const value of held) {
+        const record = fromRow(value);
+        if (!isActive(record, now)) continue;
+        if (record.retryAt !== null && record.retryAt > now) heldLater++;
+        if (isComplete(record) && dueAt(record) <= now) heldDue++;
+      }
+      return {
+        total,
+        active: held.length,
+        deferred: scheduledLater - heldLater,
+        due: dueOrHeld - heldDue,
+      };
+    });
+  }
+
+  protected async _close(): Promise<void> {
+    // The connection belongs to the engine and is shared by its sessions: nothing to release.
+  }
+
+  /** A fenced or unfenced read-modify-write of one row (NOT_FOUND / STALE_LEASE), then an event. */
+  async #update(
+    id: MessageId,
+    lease: Lease | undefined,
+    change: (record: ReturnType<typeof fromRow>) => ReturnType<typeof fromRow>,
+  ): Promise<void> {
+    await this.#db.run([MESSAGES], 'readwrite', async (tx) => {
+      const rows = tx.objectStore(MESSAGES);
+      const value: MessageRow | undefined = await rows.get(id);
+      const record = writableRecord(value && fromRow(value, id), id, lease);
+      await rows.put(toRow(change(record)));
+    });
+    this.#changes.publish('updated', [id]);
+  }
+}
