@@ -1,0 +1,468 @@
+/**
+ * `DurableObjectEngine`: the client side of the Durable Object queue. It runs in any Worker with
+ * a binding to the `QueueShard` namespace; its sessions validate every call (core's
+ * `BaseSession`) and forward each primitive over Workers RPC to the shard the id names.
+ *
+ * Time comes from the caller: the session reads its clock once per call and sends that `now` to
+ * the shard, so an injected clock drives the shards too, and every client of one queue should
+ * use clocks that agree (Workers' `Date.now()` does). Alarms are the exception: a shard
+ * schedules those on its own wall clock.
+ */
+import {
+  BaseSession,
+  type Capabilities,
+  type Clock,
+  DEFAULT_MAX_MESSAGE_BYTES,
+  type DeleteManyResult,
+  type EngineOptions,
+  ErrorCode,
+  type Lease,
+  type ListKind,
+  MailspoolError,
+  type MessageId,
+  type MessageMeta,
+  type MetaValue,
+  type PreparedMessage,
+  type QueueStats,
+  type StorageEngine,
+  type StorageSession,
+  type StoreMessageInput,
+} from '@mailspool/core';
+import type { QueueShard } from './queue-shard.js';
+import { MAX_SHARDS, shardedId, shardName, shardOf } from './routing.js';
+import { CHUNK_BYTES } from './schema.js';
+import type { ContentsSource, StoreItem } from './shard-store.js';
+import { receive } from './wire.js';
+
+/** The default size of one piece of contents per RPC call: far below the 32 MiB RPC limit. */
+export const DEFAULT_RPC_PIECE_BYTES = 8 * 1024 * 1024;
+
+/** Largest piece allowed: leaves room for the rest of a call under the 32 MiB RPC limit. */
+const MAX_RPC_PIECE_BYTES = 24 * 1024 * 1024;
+
+/** How often a read restarts when the contents are rewritten between its pieces. */
+const READ_ATTEMPTS = 4;
+
+/**
+ * What the engine needs of a Durable Object namespace binding (`env.MAILSPOOL_QUEUE`, declared
+ * with `class_name: "QueueShard"` or a subclass of it).
+ */
+export interface ShardNamespace {
+  idFromName(name: string): DurableObjectId;
+  get(id: DurableObjectId, options?: DurableObjectNamespaceGetDurableObjectOptions): unknown;
+}
+
+/** Options of {@link DurableObjectEngine}. */
+export interface DurableObjectEngineOptions extends EngineOptions {
+  /** The binding of the `QueueShard` Durable Object namespace. */
+  readonly namespace: ShardNamespace;
+  /**
+   * How many shards new messages are spread over (1–1024). It may grow later: ids carry their
+   * shard, so existing messages stay where they are. It must never shrink (messages on the
+   * dropped shards would no longer be listed or claimed).
+   */
+  readonly shards: number;
+  /**
+   * The queue's name: shard `i` is the object named `<name>:<i>`. Engines with the same name and
+   * namespace see the same queue; another name is another queue. Default `mailspool`.
+   */
+  readonly name?: string;
+  /**
+   * Bytes of contents sent or read per RPC call (a multiple of 1 MiB, at most 24 MiB). Larger
+   * contents are staged in several calls and committed atomically. Default 8 MiB.
+   */
+  readonly rpcPieceBytes?: number;
+  /**
+   * Where new shards should be created (`"weur"`, `"enam"`…), passed to `namespace.get`: put
+   * them near the relayers. Only the first access places an object; later hints are ignored.
+   */
+  readonly locationHint?: DurableObjectLocationHint;
+}
+
+type ShardRpc = Pick<
+  QueueShard,
+  | 'claimId'
+  | 'store'
+  | 'stage'
+  | 'discardUpload'
+  | 'getMeta'
+  | 'setMeta'
+  | 'setMetaKey'
+  | 'readContents'
+  | 'writeContents'
+  | 'setRetry'
+  | 'lock'
+  | 'unlock'
+  | 'renew'
+  | 'release'
+  | 'remove'
+  | 'removeMany'
+  | 'list'
+  | 'peekDue'
+  | 'claimDue'
+  | 'stats'
+>;
+
+interface EngineConfig {
+  readonly namespace: ShardNamespace;
+  readonly shards: number;
+  readonly name: string;
+  readonly piece: number;
+  readonly clock: Clock | undefined;
+  readonly maxMessageBytes: number;
+  readonly locationHint: DurableObjectLocationHint | undefined;
+}
+
+/**
+ * The Durable Object engine: a queue spread over `shards` `QueueShard` objects. `supports` is
+ * `{ persistent: true, shared: true, changeEvents: false }`. The constructor throws a
+ * `TypeError` for bad options.
+ */
+export class DurableObjectEngine implements StorageEngine {
+  readonly supports: Capabilities;
+  readonly #config: EngineConfig;
+
+  constructor(options: DurableObjectEngineOptions) {
+    if (typeof options !== 'object' || options === null) {
+      throw new TypeError('DurableObjectEngine needs { namespace, shards }');
+    }
+    const {
+      namespace,
+      shards,
+      name = 'mailspool',
+      rpcPieceBytes = DEFAULT_RPC_PIECE_BYTES,
+    } = options;
+    if (
+      typeof namespace?.idFromName !== 'function' ||
+      typeof (namespace as { get?: unknown }).get !== 'function'
+    ) {
+      throw new TypeError('namespace must be a Durable Object namespace binding');
+    }
+    if (!Number.isSafeInteger(shards) || shards < 1 || shards > MAX_SHARDS) {
+      throw new TypeError(`shards must be an integer from 1 to ${MAX_SHARDS}`);
+    }
+    if (typeof name !== 'string' || name.length === 0 || name.length > 200) {
+      throw new TypeError('name must be a string of 1-200 characters');
+    }
+    if (
+      !Number.isSafeInteger(rpcPieceBytes) ||
+      rpcPieceBytes < CHUNK_BYTES ||
+      rpcPieceBytes > MAX_RPC_PIECE_BYTES ||
+      rpcPieceBytes % CHUNK_BYTES !== 0
+    ) {
+      throw new TypeError('rpcPieceBytes must be a multiple of 1 MiB from 1 MiB to 24 MiB');
+    }
+    const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    if (!Number.isSafeInteger(maxMessageBytes) || maxMessageBytes < 0) {
+      throw new TypeError('maxMessageBytes must be an integer >= 0');
+    }
+    this.#config = {
+      namespace,
+      shards,
+      name,
+      piece: rpcPieceBytes,
+      clock: options.clock,
+      maxMessageBytes,
+      locationHint: options.locationHint,
+    };
+    this.supports = { persistent: true, shared: true, changeEvents: false, maxMessageBytes };
+  }
+
+  /** Opens a session; never rejects (shards are reached on first use). */
+  async connect(): Promise<StorageSession> {
+    return new DurableObjectSession(this.#config);
+  }
+}
+
+function randomShard(shards: number): number {
+  return shards === 1 ? 0 : crypto.getRandomValues(new Uint32Array(1))[0]! % shards;
+}
+
+/** A copy that owns its whole buffer: structured clone would otherwise send a view's entire buffer. */
+function ownBuffer(bytes: Uint8Array): Uint8Array {
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
+    ? bytes
+    : bytes.slice();
+}
+
+/** Orders by due time, then id: core's `compareDue`, for keys gathered from several shards. */
+function byDue(a: { dueAt: number; id: string }, b: { dueAt: number; id: string }): number {
+  return a.dueAt - b.dueAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
+/**
+ * A session. Stubs are made per session (Workers tie I/O objects to the request that made them,
+ * and sessions are short-lived), so an engine may live at module scope.
+ */
+class DurableObjectSession extends BaseSession {
+  readonly #config: EngineConfig;
+  readonly #stubs = new Map<number, ShardRpc>();
+  /** The shard every id of the batch being prepared goes to (see `storeMessages`). */
+  #pinned: number | undefined;
+
+  constructor(config: EngineConfig) {
+    super({ clock: config.clock, maxMessageBytes: config.maxMessageBytes });
+    this.#config = config;
+  }
+
+  #shard(index: number): ShardRpc {
+    let stub = this.#stubs.get(index);
+    if (!stub) {
+      const { namespace, name, locationHint } = this.#config;
+      const id = namespace.idFromName(shardName(name, index));
+      stub = (
+        locationHint === undefined ? namespace.get(id) : namespace.get(id, { locationHint })
+      ) as ShardRpc;
+      this.#stubs.set(index, stub);
+    }
+    return stub;
+  }
+
+  /**
+   * The shard an id lives on. An id this engine can't have made (no prefix, or a shard beyond
+   * the count) goes to shard 0, which does not hold it and so answers as for any unknown id.
+   */
+  #route(id: MessageId): ShardRpc {
+    const index = shardOf(id);
+    return this.#shard(index !== undefined && index < this.#config.shards ? index : 0);
+  }
+
+  #all(): ShardRpc[] {
+    return Array.from({ length: this.#config.shards }, (_, index) => this.#shard(index));
+  }
+
+  protected override _newId(): MessageId {
+    return shardedId(this.#pinned ?? randomShard(this.#config.shards));
+  }
+
+  /**
+   * Puts a whole batch on one shard, so it is stored in one transaction as the contract demands.
+   * `BaseSession.storeMessages` makes every id synchronously before its first `await`, so the
+   * pin covers exactly this batch's ids.
+   */
+  override storeMessages(inputs: readonly StoreMessageInput[]): Promise<MessageId[]> {
+    this.#pinned = randomShard(this.#config.shards);
+    try {
+      return super.storeMessages(inputs);
+    } finally {
+      this.#pinned = undefined;
+    }
+  }
+
+  /** Sends contents larger than one piece in several `stage` calls; resolves to the upload id. */
+  async #upload(stub: ShardRpc, bytes: Uint8Array): Promise<string> {
+    const upload = crypto.randomUUID();
+    const { piece } = this.#config;
+    for (let offset = 0; offset < bytes.byteLength; offset += piece) {
+      await receive(stub.stage(upload, offset, bytes.slice(offset, offset + piece)));
+    }
+    return upload;
+  }
+
+  async #discard(stub: ShardRpc, uploads: readonly string[]): Promise<void> {
+    // Best effort: an upload left behind expires on the shard after an hour.
+    await Promise.all(uploads.map((upload) => receive(stub.discardUpload(upload)).catch(() => {})));
+  }
+
+  protected async _claimMessageId(id: MessageId, now: number): Promise<boolean> {
+    return receive(this.#route(id).claimId(id, now));
+  }
+
+  protected async _storeMessages(messages: readonly PreparedMessage[], now: number): Promise<void> {
+    const stub = this.#route(messages[0]!.id);
+    const uploads: string[] = [];
+    try {
+      const items: StoreItem[] = [];
+      let budget = this.#config.piece;
+      for (const message of messages) {
+        const size = message.contents.byteLength;
+        let contents: ContentsSource;
+        if (size <= budget) {
+          contents = { bytes: ownBuffer(message.contents) };
+          budget -= size;
+        } else {
+          const upload = await this.#upload(stub, message.contents);
+          uploads.push(upload);
+          contents = { upload, size };
+        }
+        items.push({ id: message.id, meta: message.meta, retryAt: message.retryAt, contents });
+      }
+      await receive(stub.store(items, now));
+    } catch (error) {
+      await this.#discard(stub, uploads);
+      throw error;
+    }
+  }
+
+  protected async _getMessageMeta(id: MessageId): Promise<MessageMeta> {
+    return receive(this.#route(id).getMeta(id));
+  }
+
+  protected async _setMessageMeta(
+    id: MessageId,
+    meta: MessageMeta,
+    lease: Lease | undefined,
+  ): Promise<void> {
+    await receive(this.#route(id).setMeta(id, meta, lease));
+  }
+
+  protected async _setMessageMetaKey(
+    id: MessageId,
+    key: string,
+    value: MetaValue | undefined,
+    lease: Lease | undefined,
+  ): Promise<void> {
+    await receive(this.#route(id).setMetaKey(id, key, value, lease));
+  }
+
+  protected async _getMessageContents(id: MessageId): Promise<Uint8Array> {
+    const stub = this.#route(id);
+    const { piece } = this.#config;
+    for (let attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
+      const first = await receive(stub.readContents(id, 0, piece, null));
+      if ('changed' in first) continue;
+      if (first.bytes.byteLength >= first.size) return first.bytes;
+      const bytes = new Uint8Array(first.size);
+      bytes.set(first.bytes);
+      let at = first.bytes.byteLength;
+      while (at < first.size) {
+        const next = await receive(stub.readContents(id, at, piece, first.version));
+        if ('changed' in next) break;
+        if (next.bytes.byteLength === 0) {
+          throw new MailspoolError(ErrorCode.CORRUPT, `contents of ${id} end early`);
+        }
+        bytes.set(next.bytes, at);
+        at += next.bytes.byteLength;
+      }
+      if (at === first.size) return bytes;
+    }
+    throw new MailspoolError(
+      ErrorCode.UNAVAILABLE,
+      `contents of ${id} kept changing while being read; try again`,
+    );
+  }
+
+  protected async _setMessageContents(id: MessageId, contents: Uint8Array): Promise<void> {
+    const stub = this.#route(id);
+    if (contents.byteLength <= this.#config.piece) {
+      await receive(stub.writeContents(id, { bytes: ownBuffer(contents) }));
+      return;
+    }
+    const upload = await this.#upload(stub, contents);
+    try {
+      await receive(stub.writeContents(id, { upload, size: contents.byteLength }));
+    } catch (error) {
+      await this.#discard(stub, [upload]);
+      throw error;
+    }
+  }
+
+  protected async _setMessageRetry(
+    id: MessageId,
+    at: number,
+    lease: Lease | undefined,
+  ): Promise<void> {
+    await receive(this.#route(id).setRetry(id, at, lease));
+  }
+
+  protected async _lockMessage(id: MessageId, ttl: number, now: number): Promise<Lease | null> {
+    return receive(this.#route(id).lock(id, ttl, now));
+  }
+
+  protected async _unlockMessage(id: MessageId): Promise<void> {
+    await receive(this.#route(id).unlock(id));
+  }
+
+  protected async _renewLease(lease: Lease, ttl: number, now: number): Promise<Lease> {
+    return receive(this.#route(lease.id).renew(lease, ttl, now));
+  }
+
+  protected async _releaseLease(lease: Lease): Promise<void> {
+    await receive(this.#route(lease.id).release(lease));
+  }
+
+  protected async _deleteMessage(id: MessageId, lease: Lease | undefined): Promise<void> {
+    await receive(this.#route(id).remove(id, lease));
+  }
+
+  /** One transaction per shard touched, in parallel; results in the order of `leases`. */
+  protected async _deleteMessages(leases: readonly Lease[]): Promise<DeleteManyResult> {
+    const groups = new Map<ShardRpc, Lease[]>();
+    for (const lease of leases) {
+      const stub = this.#route(lease.id);
+      const group = groups.get(stub);
+      if (group) group.push(lease);
+      else groups.set(stub, [lease]);
+    }
+    const results = await Promise.all(
+      [...groups].map(([stub, group]) => receive(stub.removeMany(group))),
+    );
+    const deleted = new Set(results.flatMap((result) => result.deleted));
+    return {
+      deleted: leases.filter((lease) => deleted.has(lease.id)).map((lease) => lease.id),
+      stale: leases.filter((lease) => !deleted.has(lease.id)).map((lease) => lease.id),
+    };
+  }
+
+  protected async _listMessages(
+    kind: ListKind,
+    now: number,
+    dueBy: number | undefined,
+  ): Promise<MessageId[]> {
+    const lists = await Promise.all(
+      this.#all().map((stub) => receive(stub.list(kind, now, dueBy ?? null))),
+    );
+    return lists.flat();
+  }
+
+  /**
+   * Claims the `limit` oldest due messages across all shards. First every shard names its
+   * `limit` oldest due candidates (a read, nothing locked); the merged order picks how many to
+   * take from each shard; then each of those shards claims that many of its oldest due messages
+   * in one transaction. Without concurrent claims this is exactly the global oldest-first order.
+   * Under contention a shard claims its next-oldest instead of failing, so a claim still returns
+   * up to `limit` messages, and no message is ever leased twice (each shard claims atomically).
+   *
+   * Claiming `limit` on every shard and releasing the extras was rejected: releasing bumps the
+   * fencing token, which would make a lapsed-but-unreplaced lease on an extra message stale, and
+   * other callers would briefly see those messages locked.
+   */
+  protected async _claimDue(limit: number, ttl: number, now: number): Promise<Lease[]> {
+    const shards = this.#all();
+    if (shards.length === 1) {
+      return (await receive(shards[0]!.claimDue(limit, ttl, now))).map((c) => c.lease);
+    }
+    const peeks = await Promise.all(shards.map((stub) => receive(stub.peekDue(limit, now))));
+    const chosen = peeks
+      .flatMap((keys, index) => keys.map((key) => ({ ...key, index })))
+      .sort(byDue)
+      .slice(0, limit);
+    const counts = new Map<number, number>();
+    for (const { index } of chosen) counts.set(index, (counts.get(index) ?? 0) + 1);
+    const claims = await Promise.all(
+      [...counts].map(([index, count]) => receive(shards[index]!.claimDue(count, ttl, now))),
+    );
+    return claims
+      .flat()
+      .map(({ lease, dueAt }) => ({ id: lease.id, dueAt, lease }))
+      .sort(byDue)
+      .map(({ lease }) => lease);
+  }
+
+  protected async _stats(now: number): Promise<QueueStats> {
+    const all = await Promise.all(this.#all().map((stub) => receive(stub.stats(now))));
+    return all.reduce(
+      (sum, s) => ({
+        total: sum.total + s.total,
+        active: sum.active + s.active,
+        deferred: sum.deferred + s.deferred,
+        due: sum.due + s.due,
+      }),
+      { total: 0, active: 0, deferred: 0, due: 0 },
+    );
+  }
+
+  protected async _close(): Promise<void> {
+    this.#stubs.clear();
+  }
+}

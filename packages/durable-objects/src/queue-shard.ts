@@ -1,0 +1,324 @@
+/**
+ * `QueueShard`: one shard of a mailspool queue, as a SQLite-backed Durable Object.
+ *
+ * Every change to the shard's messages happens inside this object, one synchronous SQLite
+ * transaction per call, so locks, leases and claims are single-writer by construction. Clients
+ * reach it through {@link DurableObjectEngine} over Workers RPC; its public methods are that
+ * wire protocol (they answer {@link Wire} values and never throw across the boundary).
+ *
+ * Alarms: when a due hook exists (an `onDue` override, or a `MAILSPOOL_ON_DUE` service binding),
+ * the shard keeps one alarm at the moment it next has work for a relayer (see `ShardStore.nextWake`),
+ * re-arms it after every change and whenever the object starts, and calls the hook when it fires.
+ * A hook that throws is retried with exponential backoff.
+ */
+
+import { DurableObject } from 'cloudflare:workers';
+import type {
+  DeleteManyResult,
+  Lease,
+  MessageId,
+  MessageMeta,
+  MetaValue,
+  QueueStats,
+} from '@mailspool/core';
+import { migrate } from './schema.js';
+import {
+  type ClaimedLease,
+  type ContentsPiece,
+  type ContentsSource,
+  type DueKey,
+  type ListKind,
+  ShardStore,
+  type StoreItem,
+} from './shard-store.js';
+import { answer, type Wire } from './wire.js';
+
+/** The service binding a shard calls on its alarm when no subclass overrides `onDue`. */
+export const DUE_HOOK_BINDING = 'MAILSPOOL_ON_DUE';
+
+/** How many ids a {@link DueEvent} lists at most. */
+export const DUE_EVENT_IDS = 100;
+
+/** Staged uploads older than this (ms of wall time) are dropped: their client gave up. */
+const UPLOAD_EXPIRY_MS = 60 * 60 * 1000;
+
+/** What the due hook receives when a shard's alarm fires. */
+export interface DueEvent {
+  /** The shard's Durable Object id (hex). */
+  readonly shard: string;
+  /** The shard's name (`<prefix>:<index>`), when the runtime knows it. */
+  readonly name: string | undefined;
+  /** How many messages `claimDue` would take now on this shard. */
+  readonly due: number;
+  /** The oldest due ids, at most {@link DUE_EVENT_IDS}. */
+  readonly ids: MessageId[];
+  /** 1 for a first call, n for the n-th try after the hook threw. */
+  readonly attempt: number;
+  /** The shard's time when the alarm ran (epoch ms). */
+  readonly at: number;
+}
+
+/** A service bound as `MAILSPOOL_ON_DUE`: a `WorkerEntrypoint` with an `onDue` method. */
+export interface DueHookService {
+  onDue(event: DueEvent): unknown;
+}
+
+const FAILURES = 'hook_failures';
+const RETRY_AT = 'hook_retry_at';
+
+/**
+ * One queue shard. Export it from your Worker (`export { QueueShard } from
+ * '@mailspool/durable-objects'`, or a subclass that overrides {@link QueueShard.onDue}) and bind
+ * it with a `new_sqlite_classes` migration; see the package README.
+ */
+export class QueueShard<Env = unknown> extends DurableObject<Env> {
+  readonly #store: ShardStore;
+  readonly #hooked: boolean;
+  /** The wake time the alarm is set for (`null`: none); `undefined` until first armed. */
+  #armed: number | null | undefined;
+  /** Counts committed changes, so the alarm can tell whether its hook made progress. */
+  #changes = 0;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.#store = new ShardStore(ctx.storage.sql);
+    this.#hooked = this.onDue !== QueueShard.prototype.onDue || this.#binding() !== undefined;
+    // No call is served before the schema is current and the alarm matches the stored state,
+    // so after a reset or a deploy no due message waits for a wake-up that was lost.
+    void ctx.blockConcurrencyWhile(async () => {
+      ctx.storage.transactionSync(() => migrate(ctx.storage.sql));
+      await this.#rearm();
+    });
+  }
+
+  // ---- extension points --------------------------------------------------------------------------
+
+  /**
+   * Called when the alarm finds due messages. Override it in a subclass to wake your relayer
+   * (for instance `await this.env.RELAYER.drain()`); the default calls the `MAILSPOOL_ON_DUE`
+   * service binding's `onDue(event)` when it exists. Throw to have it retried with backoff.
+   */
+  protected async onDue(event: DueEvent): Promise<void> {
+    await this.#binding()?.onDue(event);
+  }
+
+  /** Delay before the `attempt`-th retry of a failed hook: 1 s doubling up to 5 min. */
+  protected retryDelay(attempt: number): number {
+    return Math.min(1000 * 2 ** Math.max(0, attempt - 1), 5 * 60 * 1000);
+  }
+
+  /**
+   * How far the shard's alarm clock runs ahead of the wall clock, in ms (default 0). Message times
+   * come from the callers' clocks; only alarms read the shard's own time, `Date.now()` plus this.
+   * Tests override it to move a shard through time without sleeping.
+   */
+  protected clockOffset(): number {
+    return 0;
+  }
+
+  #now(): number {
+    return Date.now() + this.clockOffset();
+  }
+
+  #binding(): DueHookService | undefined {
+    const binding = (this.env as Record<string, unknown> | undefined)?.[DUE_HOOK_BINDING];
+    return binding !== undefined && binding !== null ? (binding as DueHookService) : undefined;
+  }
+
+  // ---- the wire protocol (called by DurableObjectEngine) -----------------------------------------
+
+  claimId(id: MessageId, now: number): Promise<Wire<boolean>> {
+    return this.#write(
+      () => this.#store.claimId(id, now),
+      (claimed) => claimed,
+    );
+  }
+
+  store(items: StoreItem[], now: number): Promise<Wire<void>> {
+    return this.#write(() => this.#store.store(items, now));
+  }
+
+  /** Stages one piece of contents too large for a single RPC message. */
+  stage(upload: string, offset: number, bytes: Uint8Array): Promise<Wire<void>> {
+    const wall = Date.now();
+    return answer(() =>
+      this.ctx.storage.transactionSync(() => {
+        if (offset === 0) this.#store.dropUploadsBefore(wall - UPLOAD_EXPIRY_MS);
+        this.#store.stage(upload, offset, bytes, wall);
+      }),
+    );
+  }
+
+  discardUpload(upload: string): Promise<Wire<void>> {
+    return answer(() => this.ctx.storage.transactionSync(() => this.#store.discard(upload)));
+  }
+
+  getMeta(id: MessageId): Promise<Wire<MessageMeta>> {
+    return answer(() => this.#store.getMeta(id));
+  }
+
+  setMeta(id: MessageId, meta: MessageMeta, lease: Lease | undefined): Promise<Wire<void>> {
+    return this.#write(() => this.#store.setMeta(id, meta, lease));
+  }
+
+  setMetaKey(
+    id: MessageId,
+    key: string,
+    value: MetaValue | undefined,
+    lease: Lease | undefined,
+  ): Promise<Wire<void>> {
+    return this.#write(() => this.#store.setMetaKey(id, key, value, lease));
+  }
+
+  readContents(
+    id: MessageId,
+    offset: number,
+    length: number,
+    version: number | null,
+  ): Promise<Wire<ContentsPiece>> {
+    return answer(() => this.#store.readContents(id, offset, length, version));
+  }
+
+  writeContents(id: MessageId, contents: ContentsSource): Promise<Wire<void>> {
+    return this.#write(() => this.#store.writeContents(id, contents));
+  }
+
+  setRetry(id: MessageId, at: number, lease: Lease | undefined): Promise<Wire<void>> {
+    return this.#write(() => this.#store.setRetry(id, at, lease));
+  }
+
+  lock(id: MessageId, ttl: number, now: number): Promise<Wire<Lease | null>> {
+    return this.#write(
+      () => this.#store.lock(id, ttl, now),
+      (lease) => lease !== null,
+    );
+  }
+
+  unlock(id: MessageId): Promise<Wire<void>> {
+    return this.#write(() => this.#store.unlock(id));
+  }
+
+  renew(lease: Lease, ttl: number, now: number): Promise<Wire<Lease>> {
+    return this.#write(() => this.#store.renew(lease, ttl, now));
+  }
+
+  release(lease: Lease): Promise<Wire<void>> {
+    return this.#write(() => this.#store.release(lease));
+  }
+
+  remove(id: MessageId, lease: Lease | undefined): Promise<Wire<void>> {
+    return this.#write(() => this.#store.remove(id, lease));
+  }
+
+  removeMany(leases: Lease[]): Promise<Wire<DeleteManyResult>> {
+    return this.#write(() => this.#store.removeMany(leases));
+  }
+
+  list(kind: ListKind, now: number, dueBy: number | null): Promise<Wire<MessageId[]>> {
+    return answer(() => this.#store.list(kind, now, dueBy));
+  }
+
+  peekDue(limit: number, now: number): Promise<Wire<DueKey[]>> {
+    return answer(() => this.#store.peekDue(limit, now));
+  }
+
+  claimDue(limit: number, ttl: number, now: number): Promise<Wire<ClaimedLease[]>> {
+    return this.#write(
+      () => this.#store.claimDue(limit, ttl, now),
+      (claimed) => claimed.length > 0,
+    );
+  }
+
+  stats(now: number): Promise<Wire<QueueStats>> {
+    return answer(() => this.#store.stats(now));
+  }
+
+  // ---- alarms ----------------------------------------------------------------------------------
+
+  /** Runs the due hook when messages are due, then arms the next wake-up (or a retry). */
+  override async alarm(): Promise<void> {
+    if (!this.#hooked) {
+      this.#armed = null;
+      return;
+    }
+    const now = this.#now();
+    const { count, ids } = this.#store.dueSummary(now, DUE_EVENT_IDS);
+    if (count === 0) {
+      await this.#arm(this.#store.nextWake(now, false), true);
+      return;
+    }
+    const failures = this.#store.getState(FAILURES);
+    const before = this.#changes;
+    try {
+      await this.onDue({
+        shard: this.ctx.id.toString(),
+        name: this.ctx.id.name,
+        due: count,
+        ids,
+        attempt: failures + 1,
+        at: now,
+      });
+    } catch (error) {
+      const retryAt = now + this.retryDelay(failures + 1);
+      this.ctx.storage.transactionSync(() => {
+        this.#store.setState(FAILURES, failures + 1);
+        this.#store.setState(RETRY_AT, retryAt);
+      });
+      console.warn(`mailspool: due hook failed (attempt ${failures + 1}); retrying`, error);
+      await this.#arm(retryAt, true);
+      return;
+    }
+    if (failures > 0) {
+      this.ctx.storage.transactionSync(() => {
+        this.#store.setState(FAILURES, 0);
+        this.#store.setState(RETRY_AT, 0);
+      });
+    }
+    // When the hook changed something (a relayer claimed), wake again while mail is still due;
+    // otherwise only for what becomes due later, so an idle hook is not called in a loop.
+    const progressed = this.#changes !== before;
+    const later = this.#now();
+    await this.#arm(this.#store.nextWake(later, !progressed), true);
+  }
+
+  // ---- helpers ---------------------------------------------------------------------------------
+
+  /**
+   * Runs one write as one transaction, then re-arms the alarm for the new state. `changed` tells
+   * writes that may change nothing (a refused lock, an empty claim) from real progress.
+   */
+  async #write<T>(body: () => T, changed: (value: T) => boolean = () => true): Promise<Wire<T>> {
+    const wire = await answer(() => this.ctx.storage.transactionSync(body));
+    if ('ok' in wire && changed(wire.ok)) {
+      this.#changes++;
+      await this.#rearm();
+    }
+    return wire;
+  }
+
+  /** Arms the alarm for the current state, respecting a failed hook's backoff. */
+  async #rearm(): Promise<void> {
+    if (!this.#hooked) return;
+    const now = this.#now();
+    let next = this.#store.nextWake(now, false);
+    if (next !== null && this.#store.getState(FAILURES) > 0) {
+      next = Math.max(next, this.#store.getState(RETRY_AT));
+    }
+    await this.#arm(next, this.#armed === undefined);
+  }
+
+  /** Sets the alarm for wake time `next` (the shard's time; `null`: none), unless already so. */
+  async #arm(next: number | null, force: boolean): Promise<void> {
+    if (!force && next === this.#armed) return;
+    this.#armed = next;
+    try {
+      if (next === null) await this.ctx.storage.deleteAlarm();
+      // A time already past fires at once.
+      else await this.ctx.storage.setAlarm(next - this.clockOffset());
+    } catch (error) {
+      // The write is committed; a failed alarm write is retried by the next change or start.
+      this.#armed = undefined;
+      console.warn('mailspool: could not set the shard alarm', error);
+    }
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * Internal (used by queue-shard.ts): the SQLite schema of a queue shard and its migrations.
+ *
+ * A shard migrates itself when it starts (inside `blockConcurrencyWhile`, before any call is
+ * served), so a deploy that adds a migration upgrades each shard the first time it wakes up.
+ * `schema_version` holds the number of migrations applied; migrations only ever append.
+ */
+
+/** Largest contents chunk stored in one row: below the 2 MB Durable Object SQLite row limit. */
+export const CHUNK_BYTES = 1024 * 1024;
+
+/** One migration: statements run in order inside the shard's migration transaction. */
+type Migration = readonly string[];
+
+/**
+ * The SQL fragments that mirror `@mailspool/core`'s record rules (record.ts). Every list, count
+ * and claim query is built from these, so the SQL and the pure rules can be compared line by line:
+ *
+ * - `isActive(r, now)`  = `lockedUntil !== null && now < lockedUntil`  → {@link ACTIVE}
+ * - `!isActive(r, now)`                                                → {@link UNLOCKED}
+ * - `isComplete(r)`     = `meta !== null && size !== null`            → {@link COMPLETE}
+ * - `dueAt(r)`          = `retryAt ?? createdAt`                      → {@link DUE_AT}
+ *
+ * Each fragment takes the current time as the numbered parameter `?1`.
+ */
+export const ACTIVE = '(locked_until IS NOT NULL AND locked_until > ?1)';
+export const UNLOCKED = '(locked_until IS NULL OR locked_until <= ?1)';
+export const COMPLETE = '(meta IS NOT NULL AND size IS NOT NULL)';
+export const DUE_AT = 'coalesce(retry_at, created_at)';
+
+export const MIGRATIONS: readonly Migration[] = [
+  [
+    // One row per message; times are epoch ms from the caller's clock. `token` is the last
+    // fencing token handed out and only ever grows; `version` counts contents writes so a read
+    // split over several RPC calls can tell that the contents changed under it.
+    `CREATE TABLE messages (
+      id TEXT PRIMARY KEY NOT NULL,
+      created_at INTEGER NOT NULL,
+      meta TEXT,
+      size INTEGER,
+      retry_at INTEGER,
+      locked_until INTEGER,
+      token INTEGER NOT NULL DEFAULT 0,
+      version INTEGER NOT NULL DEFAULT 0
+    )`,
+    // claimDue, peekDue, stats' `due` and the alarm walk this index in due order; it holds
+    // complete messages only, so claimed-but-empty ids never slow a claim down.
+    `CREATE INDEX messages_due ON messages (${DUE_AT}, id) WHERE ${COMPLETE}`,
+    // The next lock expiry (for the alarm) and the active list.
+    'CREATE INDEX messages_lock ON messages (locked_until) WHERE locked_until IS NOT NULL',
+    // Contents in chunks of at most CHUNK_BYTES. `owner` is a message id, or `upload:<uuid>` for
+    // contents staged by a client in several RPC calls (ids can't contain ':', so they never clash).
+    `CREATE TABLE chunks (
+      owner TEXT NOT NULL,
+      seq INTEGER NOT NULL,
+      data BLOB NOT NULL,
+      PRIMARY KEY (owner, seq)
+    )`,
+    // Staged uploads, so abandoned ones can be found and dropped.
+    'CREATE TABLE uploads (owner TEXT PRIMARY KEY NOT NULL, started_at INTEGER NOT NULL)',
+    // Small shard-wide state: the alarm hook's failure count and backoff.
+    'CREATE TABLE shard_state (key TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL)',
+  ],
+];
+
+/** Applies the migrations not yet applied; returns the schema version reached. */
+export function migrate(sql: SqlStorage): number {
+  sql.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
+  const row = sql.exec<{ version: number }>('SELECT version FROM schema_version').toArray()[0];
+  let version = row?.version ?? 0;
+  if (row === undefined) sql.exec('INSERT INTO schema_version (version) VALUES (0)');
+  if (version > MIGRATIONS.length) {
+    // A shard written by a newer release: refuse to guess at a schema we don't know.
+    throw new Error(
+      `shard schema version ${version} is newer than this code knows (${MIGRATIONS.length})`,
+    );
+  }
+  for (; version < MIGRATIONS.length; version++) {
+    for (const statement of MIGRATIONS[version]!) sql.exec(statement);
+  }
+  sql.exec('UPDATE schema_version SET version = ?', version);
+  return version;
+}

@@ -1,0 +1,507 @@
+/**
+ * Internal (used by queue-shard.ts): every operation of one queue shard, synchronously, over the
+ * shard's SQLite database. The caller runs each write inside one `transactionSync`, so each is
+ * atomic and leaves the database unchanged when it throws.
+ *
+ * Per-message operations load the row as core's `MessageRecord` and apply core's pure rules
+ * (`lockRecord`, `writableRecord`, `assertCurrent`, `renewRecord`, `unlockRecord`) to it, exactly
+ * as the memory engine does. Lists, counts and claims are SQL built from the fragments in
+ * schema.ts, which mirror `isActive` / `isDue` / `isDeferred` / `isWaiting` term for term; they
+ * read the `messages` table only, never the contents.
+ */
+import {
+  assertCurrent,
+  assertMetaSize,
+  claimedRecord,
+  type DeleteManyResult,
+  dueAt,
+  ErrorCode,
+  isCurrent,
+  isDue,
+  type Lease,
+  lockRecord,
+  MailspoolError,
+  type MessageId,
+  type MessageMeta,
+  type MessageRecord,
+  type MetaValue,
+  notFound,
+  type QueueStats,
+  renewRecord,
+  storedRecord,
+  unlockRecord,
+  writableRecord,
+} from '@mailspool/core';
+import { ACTIVE, CHUNK_BYTES, COMPLETE, DUE_AT, UNLOCKED } from './schema.js';
+
+/** Contents as they arrive at a shard: inline bytes, or an upload staged by earlier calls. */
+export type ContentsSource =
+  | { readonly bytes: Uint8Array }
+  | { readonly upload: string; readonly size: number };
+
+/** One message of a `store` call (validated by the client's `BaseSession`). */
+export interface StoreItem {
+  readonly id: MessageId;
+  readonly meta: MessageMeta;
+  readonly retryAt: number | null;
+  readonly contents: ContentsSource;
+}
+
+/** A piece of contents read from a shard. `changed` means the contents were rewritten since `version`. */
+export type ContentsPiece =
+  | { readonly size: number; readonly version: number; readonly bytes: Uint8Array }
+  | { readonly changed: true };
+
+/** A candidate of `peekDue`, or a claimed lease with its due time, for merging across shards. */
+export interface DueKey {
+  readonly id: MessageId;
+  readonly dueAt: number;
+}
+export interface ClaimedLease {
+  readonly lease: Lease;
+  readonly dueAt: number;
+}
+
+/** Which ids `list` returns. */
+export type ListKind = 'all' | 'active' | 'deferred';
+
+type Row = {
+  id: string;
+  created_at: number;
+  meta: string | null;
+  size: number | null;
+  retry_at: number | null;
+  locked_until: number | null;
+  token: number;
+  version: number;
+};
+
+const COLUMNS = 'id, created_at, meta, size, retry_at, locked_until, token, version';
+
+/** The owner of staged chunks; message ids can't contain ':', so the two never clash. */
+export function uploadOwner(upload: string): string {
+  if (typeof upload !== 'string' || !/^[A-Za-z0-9-]{1,64}$/.test(upload)) {
+    throw new TypeError('an upload id must be 1-64 characters of [A-Za-z0-9-]');
+  }
+  return `upload:${upload}`;
+}
+
+function corrupt(id: string, why: string, cause?: unknown): MailspoolError {
+  return new MailspoolError(ErrorCode.CORRUPT, `message ${id}: ${why}`, { cause });
+}
+
+function parseMeta(id: string, text: string | null): MessageMeta | null {
+  if (text === null) return null;
+  let meta: unknown;
+  try {
+    meta = JSON.parse(text);
+  } catch (error) {
+    throw corrupt(id, 'stored meta is not JSON', error);
+  }
+  if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) {
+    throw corrupt(id, 'stored meta is not an object');
+  }
+  return meta as MessageMeta;
+}
+
+function toRecord(row: Row): MessageRecord {
+  return {
+    id: row.id,
+    createdAt: row.created_at,
+    meta: parseMeta(row.id, row.meta),
+    size: row.size,
+    retryAt: row.retry_at,
+    lockedUntil: row.locked_until,
+    token: row.token,
+  };
+}
+
+/** A fresh ArrayBuffer holding `bytes[start, end)`: what SQLite binds as a BLOB. */
+function blob(bytes: Uint8Array, start: number, end: number): ArrayBuffer {
+  return bytes.slice(start, end).buffer as ArrayBuffer;
+}
+
+/** The operations of one shard over its SQL storage. */
+export class ShardStore {
+  readonly #sql: SqlStorage;
+
+  constructor(sql: SqlStorage) {
+    this.#sql = sql;
+  }
+
+  // ---- rows ------------------------------------------------------------------------------------
+
+  #row(id: MessageId): Row | undefined {
+    return this.#sql.exec<Row>(`SELECT ${COLUMNS} FROM messages WHERE id = ?`, id).toArray()[0];
+  }
+
+  #record(id: MessageId): MessageRecord | undefined {
+    const row = this.#row(id);
+    return row === undefined ? undefined : toRecord(row);
+  }
+
+  #insert(record: MessageRecord): void {
+    this.#sql.exec(
+      'INSERT INTO messages (id, created_at, meta, size, retry_at, locked_until, token) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      record.id,
+      record.createdAt,
+      record.meta === null ? null : JSON.stringify(record.meta),
+      record.size,
+      record.retryAt,
+      record.lockedUntil,
+      record.token,
+    );
+  }
+
+  /** Writes back the fields the rules change (contents and their size are written separately). */
+  #save(record: MessageRecord): void {
+    this.#sql.exec(
+      'UPDATE messages SET meta = ?, retry_at = ?, locked_until = ?, token = ? WHERE id = ?',
+      record.meta === null ? null : JSON.stringify(record.meta),
+      record.retryAt,
+      record.lockedUntil,
+      record.token,
+      record.id,
+    );
+  }
+
+  #deleteRow(id: MessageId): void {
+    this.#sql.exec('DELETE FROM messages WHERE id = ?', id);
+    this.#sql.exec('DELETE FROM chunks WHERE owner = ?', id);
+  }
+
+  // ---- contents --------------------------------------------------------------------------------
+
+  /** Replaces the chunks of `id` with `source`; returns the size written. */
+  #putContents(id: MessageId, source: ContentsSource): number {
+    this.#sql.exec('DELETE FROM chunks WHERE owner = ?', id);
+    if ('bytes' in source) {
+      const { bytes } = source;
+      if (!(bytes instanceof Uint8Array)) throw new TypeError('contents must be a Uint8Array');
+      for (let offset = 0, seq = 0; offset < bytes.byteLength; offset += CHUNK_BYTES, seq++) {
+        this.#sql.exec(
+          'INSERT INTO chunks (owner, seq, data) VALUES (?, ?, ?)',
+          id,
+          seq,
+          blob(bytes, offset, offset + CHUNK_BYTES),
+        );
+      }
+      return bytes.byteLength;
+    }
+    const owner = uploadOwner(source.upload);
+    const { size } = source;
+    if (!Number.isSafeInteger(size) || size < 0) throw new TypeError('upload size must be >= 0');
+    const staged = this.#sql
+      .exec<{ n: number; bytes: number; first: number | null; last: number | null }>(
+        'SELECT count(*) AS n, coalesce(sum(length(data)), 0) AS bytes, min(seq) AS first, max(seq) AS last FROM chunks WHERE owner = ?',
+        owner,
+      )
+      .one();
+    const chunks = Math.ceil(size / CHUNK_BYTES);
+    const complete =
+      staged.n === chunks &&
+      staged.bytes === size &&
+      (chunks === 0 || (staged.first === 0 && staged.last === chunks - 1));
+    if (!complete) {
+      // The client stages every piece before committing, so this means the upload expired
+      // (abandoned uploads are dropped after an hour) or the client is broken: retry.
+      throw new MailspoolError(
+        ErrorCode.UNAVAILABLE,
+        `staged contents are incomplete (${staged.bytes} of ${size} bytes); upload again`,
+      );
+    }
+    this.#sql.exec('UPDATE chunks SET owner = ? WHERE owner = ?', id, owner);
+    this.#sql.exec('DELETE FROM uploads WHERE owner = ?', owner);
+    return size;
+  }
+
+  /** Stages `bytes` at `offset` of an upload (idempotent: a retried piece overwrites itself). */
+  stage(upload: string, offset: number, bytes: Uint8Array, startedAt: number): void {
+    const owner = uploadOwner(upload);
+    if (!Number.isSafeInteger(offset) || offset < 0 || offset % CHUNK_BYTES !== 0) {
+      throw new TypeError(`a staged piece must start at a multiple of ${CHUNK_BYTES} bytes`);
+    }
+    if (!(bytes instanceof Uint8Array)) throw new TypeError('a staged piece must be a Uint8Array');
+    this.#sql.exec(
+      'INSERT OR IGNORE INTO uploads (owner, started_at) VALUES (?, ?)',
+      owner,
+      startedAt,
+    );
+    const first = offset / CHUNK_BYTES;
+    for (let at = 0, seq = first; at < bytes.byteLength; at += CHUNK_BYTES, seq++) {
+      this.#sql.exec(
+        'INSERT OR REPLACE INTO chunks (owner, seq, data) VALUES (?, ?, ?)',
+        owner,
+        seq,
+        blob(bytes, at, at + CHUNK_BYTES),
+      );
+    }
+  }
+
+  /** Drops a staged upload (after a failed commit); no-op when unknown. */
+  discard(upload: string): void {
+    const owner = uploadOwner(upload);
+    this.#sql.exec('DELETE FROM chunks WHERE owner = ?', owner);
+    this.#sql.exec('DELETE FROM uploads WHERE owner = ?', owner);
+  }
+
+  /** Drops uploads started before `before` (wall-clock ms): their client gave up. */
+  dropUploadsBefore(before: number): void {
+    const stale = this.#sql
+      .exec<{ owner: string }>('SELECT owner FROM uploads WHERE started_at < ?', before)
+      .toArray();
+    for (const { owner } of stale) {
+      this.#sql.exec('DELETE FROM chunks WHERE owner = ?', owner);
+      this.#sql.exec('DELETE FROM uploads WHERE owner = ?', owner);
+    }
+  }
+
+  /**
+   * Reads up to `length` bytes from `offset` (both multiples of the chunk size). With `version`,
+   * answers `{ changed: true }` when the contents were rewritten since that version was read.
+   */
+  readContents(
+    id: MessageId,
+    offset: number,
+    length: number,
+    version: number | null,
+  ): ContentsPiece {
+    const row = this.#row(id);
+    if (row === undefined) throw notFound(id);
+    if (row.size === null) throw notFound(id, 'contents of message');
+    if (version !== null && row.version !== version) return { changed: true };
+    if (offset % CHUNK_BYTES !== 0 || length % CHUNK_BYTES !== 0 || length <= 0) {
+      throw new TypeError(`contents are read in multiples of ${CHUNK_BYTES} bytes`);
+    }
+    const end = Math.min(row.size, offset + length);
+    const bytes = new Uint8Array(Math.max(0, end - offset));
+    let at = 0;
+    const cursor = this.#sql.exec<{ data: ArrayBuffer }>(
+      'SELECT data FROM chunks WHERE owner = ? AND seq >= ? AND seq < ? ORDER BY seq',
+      id,
+      offset / CHUNK_BYTES,
+      Math.ceil(end / CHUNK_BYTES),
+    );
+    for (const { data } of cursor) {
+      if (at + data.byteLength > bytes.byteLength) throw corrupt(id, 'contents longer than size');
+      bytes.set(new Uint8Array(data), at);
+      at += data.byteLength;
+    }
+    if (at !== bytes.byteLength) throw corrupt(id, 'contents shorter than size');
+    return { size: row.size, version: row.version, bytes };
+  }
+
+  // ---- the contract's operations ---------------------------------------------------------------
+
+  claimId(id: MessageId, now: number): boolean {
+    if (this.#row(id) !== undefined) return false;
+    this.#insert(claimedRecord(id, now));
+    return true;
+  }
+
+  store(items: readonly StoreItem[], now: number): void {
+    for (const item of items) {
+      if (this.#row(item.id) !== undefined) throw new TypeError(`id ${item.id} is taken`);
+    }
+    for (const item of items) {
+      const size = this.#putContents(item.id, item.contents);
+      this.#insert(storedRecord(item.id, now, item.meta, size, item.retryAt));
+    }
+  }
+
+  getMeta(id: MessageId): MessageMeta {
+    const record = this.#record(id);
+    if (record === undefined) throw notFound(id);
+    return record.meta ?? {};
+  }
+
+  setMeta(id: MessageId, meta: MessageMeta, lease: Lease | undefined): void {
+    const record = writableRecord(this.#record(id), id, lease);
+    assertMetaSize(meta);
+    this.#save({ ...record, meta });
+  }
+
+  setMetaKey(id: MessageId, key: string, value: MetaValue | undefined, lease: Lease | undefined) {
+    const record = writableRecord(this.#record(id), id, lease);
+    const meta: Record<string, MetaValue> = { ...(record.meta ?? {}) };
+    if (value === undefined) delete meta[key];
+    else meta[key] = value;
+    assertMetaSize(meta);
+    this.#save({ ...record, meta });
+  }
+
+  writeContents(id: MessageId, source: ContentsSource): void {
+    if (this.#row(id) === undefined) throw notFound(id);
+    const size = this.#putContents(id, source);
+    this.#sql.exec('UPDATE messages SET size = ?, version = version + 1 WHERE id = ?', size, id);
+  }
+
+  setRetry(id: MessageId, at: number, lease: Lease | undefined): void {
+    const record = writableRecord(this.#record(id), id, lease);
+    this.#save({ ...record, retryAt: at });
+  }
+
+  lock(id: MessageId, ttl: number, now: number): Lease | null {
+    const record = this.#record(id);
+    if (record === undefined) throw notFound(id);
+    const locked = lockRecord(record, ttl, now);
+    if (!locked) return null;
+    this.#save(locked.record);
+    return locked.lease;
+  }
+
+  unlock(id: MessageId): void {
+    const record = this.#record(id);
+    if (record === undefined || record.lockedUntil === null) return;
+    this.#save(unlockRecord(record));
+  }
+
+  renew(lease: Lease, ttl: number, now: number): Lease {
+    const renewed = renewRecord(this.#record(lease.id), lease, ttl, now);
+    this.#save(renewed.record);
+    return renewed.lease;
+  }
+
+  release(lease: Lease): void {
+    const record = this.#record(lease.id);
+    assertCurrent(record, lease);
+    this.#save(unlockRecord(record));
+  }
+
+  remove(id: MessageId, lease: Lease | undefined): void {
+    const record = this.#record(id);
+    if (lease !== undefined) assertCurrent(record, lease);
+    if (record !== undefined) this.#deleteRow(id);
+  }
+
+  removeMany(leases: readonly Lease[]): DeleteManyResult {
+    const deleted: MessageId[] = [];
+    const stale: MessageId[] = [];
+    for (const lease of leases) {
+      if (isCurrent(this.#record(lease.id), lease)) {
+        this.#deleteRow(lease.id);
+        deleted.push(lease.id);
+      } else {
+        stale.push(lease.id);
+      }
+    }
+    return { deleted, stale };
+  }
+
+  list(kind: ListKind, now: number, dueBy: number | null): MessageId[] {
+    const rows =
+      kind === 'all'
+        ? this.#sql.exec<{ id: string }>('SELECT id FROM messages')
+        : kind === 'active'
+          ? this.#sql.exec<{ id: string }>(`SELECT id FROM messages WHERE ${ACTIVE}`, now)
+          : dueBy === null
+            ? this.#sql.exec<{ id: string }>(
+                `SELECT id FROM messages WHERE retry_at IS NOT NULL AND ${UNLOCKED}`,
+                now,
+              )
+            : this.#sql.exec<{ id: string }>(
+                `SELECT id FROM messages WHERE retry_at IS NOT NULL AND ${UNLOCKED} AND retry_at <= ?2`,
+                now,
+                dueBy,
+              );
+    return rows.toArray().map((row) => row.id);
+  }
+
+  /** The rows `claimDue` would take now, oldest due first (the order core's `compareDue` gives). */
+  #dueRows(limit: number, now: number): Row[] {
+    return this.#sql
+      .exec<Row>(
+        `SELECT ${COLUMNS} FROM messages WHERE ${COMPLETE} AND ${UNLOCKED} AND ${DUE_AT} <= ?1 ORDER BY ${DUE_AT}, id LIMIT ?2`,
+        now,
+        limit,
+      )
+      .toArray();
+  }
+
+  /** The keys of the `limit` oldest due messages, without locking them (for merging shards). */
+  peekDue(limit: number, now: number): DueKey[] {
+    return this.#dueRows(limit, now).map((row) => ({
+      id: row.id,
+      dueAt: row.retry_at ?? row.created_at,
+    }));
+  }
+
+  claimDue(limit: number, ttl: number, now: number): ClaimedLease[] {
+    const claimed: ClaimedLease[] = [];
+    for (const row of this.#dueRows(limit, now)) {
+      const record = toRecord(row);
+      // The SQL above and core's rule must agree; if they ever don't, fail loudly (and roll back).
+      if (!isDue(record, now)) throw new Error(`claimDue selected ${row.id}, which is not due`);
+      const locked = lockRecord(record, ttl, now)!;
+      this.#save(locked.record);
+      claimed.push({ lease: locked.lease, dueAt: dueAt(record) });
+    }
+    return claimed;
+  }
+
+  stats(now: number): QueueStats {
+    const row = this.#sql
+      .exec<{ total: number; active: number; deferred: number; due: number }>(
+        `SELECT count(*) AS total,
+           coalesce(sum(${ACTIVE}), 0) AS active,
+           coalesce(sum(retry_at IS NOT NULL AND retry_at > ?1 AND ${UNLOCKED}), 0) AS deferred,
+           coalesce(sum(${COMPLETE} AND ${UNLOCKED} AND ${DUE_AT} <= ?1), 0) AS due
+         FROM messages`,
+        now,
+      )
+      .one();
+    return { total: row.total, active: row.active, deferred: row.deferred, due: row.due };
+  }
+
+  // ---- alarm support -----------------------------------------------------------------------------
+
+  /**
+   * When the shard next has something for a relayer: the earliest due time of an unlocked,
+   * complete message, or the earliest lock expiry after `now` (a lapsed lock makes its message
+   * claimable again), whichever comes first. With `futureOnly`, due times ≤ `now` are skipped
+   * (the hook was already told about them). `null` when nothing is pending.
+   */
+  nextWake(now: number, futureOnly: boolean): number | null {
+    const due = this.#sql
+      .exec<{ at: number }>(
+        `SELECT ${DUE_AT} AS at FROM messages WHERE ${COMPLETE} AND ${UNLOCKED}${futureOnly ? ` AND ${DUE_AT} > ?1` : ''} ORDER BY ${DUE_AT} LIMIT 1`,
+        now,
+      )
+      .toArray()[0]?.at;
+    const expiry = this.#sql
+      .exec<{ at: number | null }>(
+        'SELECT min(locked_until) AS at FROM messages WHERE locked_until > ?1',
+        now,
+      )
+      .one().at;
+    const times = [due, expiry].filter((t): t is number => typeof t === 'number');
+    return times.length === 0 ? null : Math.min(...times);
+  }
+
+  /** How many messages are due now, and the ids of the oldest `max` of them. */
+  dueSummary(now: number, max: number): { count: number; ids: MessageId[] } {
+    const { count } = this.#sql
+      .exec<{ count: number }>(
+        `SELECT count(*) AS count FROM messages WHERE ${COMPLETE} AND ${UNLOCKED} AND ${DUE_AT} <= ?1`,
+        now,
+      )
+      .one();
+    return { count, ids: count === 0 ? [] : this.#dueRows(max, now).map((row) => row.id) };
+  }
+
+  getState(key: string): number {
+    return (
+      this.#sql
+        .exec<{ value: number }>('SELECT value FROM shard_state WHERE key = ?', key)
+        .toArray()[0]?.value ?? 0
+    );
+  }
+
+  setState(key: string, value: number): void {
+    this.#sql.exec(
+      'INSERT INTO shard_state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+      key,
+      value,
+    );
+  }
+}

@@ -1,0 +1,178 @@
+/**
+ * The Worker the tests run against, in workerd: under the vitest plugin (as `main`) and, bundled,
+ * under miniflare's Node API for the restart tests. It exports the plain `QueueShard`, a
+ * `HookedShard` whose due hook records its calls, and a small JSON API for the Node-side tests.
+ */
+import { ManualClock, type StorageSession } from '@mailspool/core';
+import { type DueEvent, DurableObjectEngine, QueueShard } from '../src/index.js';
+
+export { QueueShard };
+
+export interface Env {
+  QUEUE: DurableObjectNamespace<QueueShard>;
+  HOOKED: DurableObjectNamespace<HookedShard>;
+  /** Moves every HookedShard's clock forward (the restart test: "time passed while it was down"). */
+  SKEW_MS?: string;
+}
+
+/** One call of the due hook, as recorded. */
+export interface HookCall {
+  attempt: number;
+  due: number;
+  ids: string[];
+  at: number;
+  failed: boolean;
+}
+
+/**
+ * A shard whose hook writes each call to a table, fails when told to, and whose clock the test
+ * moves (`test_skew` + `SKEW_MS`) instead of sleeping. Its backoff is the default one scaled from
+ * seconds to hours, so a retry alarm never fires on its own during a test.
+ */
+export class HookedShard extends QueueShard<Env> {
+  // No fields or constructor: the base constructor already calls clockOffset() (to arm the alarm).
+  #tables(): SqlStorage {
+    const sql = this.ctx.storage.sql;
+    sql.exec('CREATE TABLE IF NOT EXISTS test_config (key TEXT PRIMARY KEY, value INTEGER)');
+    sql.exec(
+      'CREATE TABLE IF NOT EXISTS test_hook_log (n INTEGER PRIMARY KEY AUTOINCREMENT, call TEXT)',
+    );
+    return sql;
+  }
+
+  #config(key: string): number {
+    return (
+      this.#tables()
+        .exec<{ value: number }>('SELECT value FROM test_config WHERE key = ?', key)
+        .toArray()[0]?.value ?? 0
+    );
+  }
+
+  #setConfig(key: string, value: number): void {
+    this.#tables().exec(
+      'INSERT INTO test_config (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+      key,
+      value,
+    );
+  }
+
+  protected override clockOffset(): number {
+    return this.#config('skew') + Number(this.env.SKEW_MS ?? 0);
+  }
+
+  protected override retryDelay(attempt: number): number {
+    return super.retryDelay(attempt) * 3600;
+  }
+
+  protected override async onDue(event: DueEvent): Promise<void> {
+    const failing = this.#config('fail');
+    const call: HookCall = {
+      attempt: event.attempt,
+      due: event.due,
+      ids: event.ids,
+      at: event.at,
+      failed: failing > 0,
+    };
+    this.#tables().exec('INSERT INTO test_hook_log (call) VALUES (?)', JSON.stringify(call));
+    if (failing > 0) {
+      this.#setConfig('fail', failing - 1);
+      throw new Error('the relayer is down (test)');
+    }
+    // A relayer that takes `claim` messages per wake-up (through the shard's own wire method).
+    const claim = this.#config('claim');
+    if (claim > 0) await this.claimDue(claim, 3_600_000, event.at);
+  }
+
+  /** Test control: each hook call claims `n` due messages, like a relayer draining slowly. */
+  testClaimPerWake(n: number): void {
+    this.#setConfig('claim', n);
+  }
+
+  /** Test control: the shard's clock runs `ms` ahead of the wall clock. */
+  testSkew(ms: number): void {
+    this.#setConfig('skew', ms);
+  }
+
+  /** Test control: the next `n` hook calls throw. */
+  testFailNext(n: number): void {
+    this.#setConfig('fail', n);
+  }
+
+  testHookCalls(): HookCall[] {
+    return this.#tables()
+      .exec<{ call: string }>('SELECT call FROM test_hook_log ORDER BY n')
+      .toArray()
+      .map((row) => JSON.parse(row.call) as HookCall);
+  }
+
+  /** The alarm, in the shard's (skewed) time; `null` when none is set. */
+  async testAlarm(): Promise<number | null> {
+    const alarm = await this.ctx.storage.getAlarm();
+    return alarm === null ? null : alarm + this.clockOffset();
+  }
+}
+
+// ---- the JSON API used by the Node-side (miniflare) tests ------------------------------------------
+
+interface Command {
+  namespace: 'QUEUE' | 'HOOKED';
+  name: string;
+  shards: number;
+  now: number;
+  op: string;
+  args?: unknown[];
+}
+
+async function run(session: StorageSession, op: string, args: unknown[]): Promise<unknown> {
+  const call = (session as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[op];
+  if (op === 'snapshot') {
+    const ids = (await session.getAllMessages()).sort();
+    const messages: Record<string, { meta: unknown; contents: string | null }> = {};
+    for (const id of ids) {
+      let contents: string | null = null;
+      try {
+        contents = new TextDecoder().decode(await session.getMessageContents(id));
+      } catch {
+        contents = null;
+      }
+      messages[id] = { meta: await session.getMessageMeta(id), contents };
+    }
+    return {
+      ids,
+      messages,
+      active: (await session.getActiveMessages()).sort(),
+      deferred: (await session.getDeferredMessages()).sort(),
+      stats: await session.stats(),
+    };
+  }
+  if (typeof call !== 'function') throw new TypeError(`no operation ${op}`);
+  return call.apply(session, args);
+}
+
+export default {
+  async fetch(request: Request, env: Env): Promise<Response> {
+    const url = new URL(request.url);
+    if (url.pathname === '/hook-calls' || url.pathname === '/alarm') {
+      const name = url.searchParams.get('name') ?? '';
+      const stub = env.HOOKED.get(env.HOOKED.idFromName(name));
+      const body = url.pathname === '/alarm' ? await stub.testAlarm() : await stub.testHookCalls();
+      return Response.json(body);
+    }
+    const command = (await request.json()) as Command;
+    const engine = new DurableObjectEngine({
+      namespace: env[command.namespace],
+      shards: command.shards,
+      name: command.name,
+      clock: new ManualClock(command.now),
+    });
+    const session = await engine.connect();
+    try {
+      return Response.json({ ok: (await run(session, command.op, command.args ?? [])) ?? null });
+    } catch (error) {
+      const { name, message, code } = error as { name?: string; message?: string; code?: string };
+      return Response.json({ error: { name, message, code } });
+    } finally {
+      await session.close();
+    }
+  },
+};

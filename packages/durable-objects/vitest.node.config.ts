@@ -1,0 +1,6 @@
+import { defineConfig } from 'vitest/config';
+
+// The Node-side suite: drives workerd through miniflare's Node API (restart with persistence).
+export default defineConfig({
+  test: { include: ['test/node/**/*.test.ts'], testTimeout: 120_000, hookTimeout: 120_000 },
+});

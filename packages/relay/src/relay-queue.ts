@@ -1,0 +1,538 @@
+/**
+ * The relay loop: lease due messages with `claimDue`, hand each to a `Relayer`, and act on the
+ * result with fenced writes only (a write made with a lease someone else has since replaced is
+ * refused by the engine with `STALE_LEASE`, and the loop then writes nothing more).
+ *
+ * Per message, after one attempt:
+ * - every pending recipient delivered → the message is deleted;
+ * - some delivered → they are recorded in `delivered` and never sent to again;
+ * - some deferred (4xx, no answer) → `attempts + 1`, next try from the retry policy; when the
+ *   policy gives up they count as failed;
+ * - some failed (5xx) → one DSN for them to the sender (dropped when the message is a bounce).
+ * See README.md for the order of the writes and why neither a message nor its bounce can be
+ * lost or duplicated.
+ */
+import {
+  type Clock,
+  type Envelope,
+  ErrorCode,
+  fromMeta,
+  isMailspoolError,
+  type Lease,
+  type MessageId,
+  type MessageMeta,
+  type MetaValue,
+  type StorageEngine,
+  type StorageSession,
+  systemClock,
+} from '@mailspool/core';
+import { bounceMeta, buildBounce } from './bounce.js';
+import { isRelayError, RelayErrorCode } from './errors.js';
+import { keepLease, type LeaseKeeper } from './lease-keeper.js';
+import {
+  type DeliveryResult,
+  type Diagnostic,
+  formatDiagnostic,
+  type RecipientOutcome,
+  type Relayer,
+} from './relayer.js';
+import { ExponentialBackoff, type RetryPolicy } from './retry-policy.js';
+import { pendingRecipients, RelayMetaKey, readRelayState } from './state.js';
+import { systemTimers, type Timers } from './timers.js';
+
+/** Something the loop did, for logs and metrics; `id` is the queue id of the message. */
+export type RelayEvent =
+  | { readonly type: 'delivered'; readonly id: MessageId; readonly recipients: readonly string[] }
+  | {
+      readonly type: 'deferred';
+      readonly id: MessageId;
+      readonly recipients: readonly string[];
+      readonly retryAt: number;
+      readonly diagnostic: string;
+    }
+  | {
+      readonly type: 'bounced';
+      readonly id: MessageId;
+      readonly bounceId: MessageId;
+      readonly recipients: readonly string[];
+    }
+  /** Recipients of a bounce (sender `''`) that failed: a bounce is never bounced, so they are dropped. */
+  | {
+      readonly type: 'bounce-dropped';
+      readonly id: MessageId;
+      readonly recipients: readonly string[];
+      readonly diagnostic: string;
+    }
+  /** The message is finished and removed from the queue. */
+  | { readonly type: 'completed'; readonly id: MessageId }
+  /** The lease was taken over: the loop stopped and wrote nothing. */
+  | { readonly type: 'lease-lost'; readonly id: MessageId }
+  /** An unexpected failure (the store was unavailable, stored data was corrupt...). */
+  | { readonly type: 'error'; readonly id: MessageId; readonly error: unknown };
+
+/** What happened to one message in one run. */
+export interface MessageReport {
+  readonly id: MessageId;
+  /**
+   * `completed`: removed from the queue; `deferred`: scheduled again; `lease-lost`: someone else
+   * holds it now and nothing was written; `error`: see the `error` event (the lease then simply
+   * expires and the message is tried again later).
+   */
+  readonly outcome: 'completed' | 'deferred' | 'lease-lost' | 'error';
+  readonly delivered: readonly string[];
+  readonly deferred: readonly string[];
+  readonly failed: readonly string[];
+  readonly bounceId?: MessageId;
+  readonly retryAt?: number;
+}
+
+/** What one run did. */
+export interface RelayRunReport {
+  /** Messages leased by this run. */
+  readonly claimed: number;
+  readonly messages: readonly MessageReport[];
+}
+
+/** Options of {@link RelayQueue} and {@link runRelayOnce}; durations in ms. */
+export interface RelayOptions {
+  readonly engine: StorageEngine;
+  readonly relayer: Relayer;
+  /** Default: `new ExponentialBackoff()` (Postfix's defaults). */
+  readonly policy?: RetryPolicy;
+  /** Default: the wall clock. Use the engine's clock. */
+  readonly clock?: Clock;
+  /** Default: the runtime's timers. Drive them with the same clock in tests (`ManualTimers`). */
+  readonly timers?: Timers;
+  /** Messages leased per run (default 10). */
+  readonly batchSize?: number;
+  /** Messages delivered at once (default 4). */
+  readonly concurrency?: number;
+  /** Lease duration (default 15 min: longer than SMTP's 10 min end-of-data timeout). */
+  readonly leaseTtl?: number;
+  /** Lease renewal period during a delivery (default `leaseTtl / 3`). */
+  readonly renewInterval?: number;
+  /** This MTA's name in DSNs (default `localhost`). */
+  readonly reportingMta?: string;
+  /** Retry time for a message whose stored meta is corrupt (default 1 h): kept, not hot-looped. */
+  readonly corruptRetryDelay?: number;
+  /** Called for every {@link RelayEvent}; exceptions it throws are ignored. */
+  readonly onEvent?: (event: RelayEvent) => void;
+}
+
+interface Resolved {
+  readonly engine: StorageEngine;
+  readonly relayer: Relayer;
+  readonly policy: RetryPolicy;
+  readonly clock: Clock;
+  readonly timers: Timers;
+  readonly batchSize: number;
+  readonly concurrency: number;
+  readonly leaseTtl: number;
+  readonly renewInterval: number;
+  readonly reportingMta: string;
+  readonly corruptRetryDelay: number;
+  readonly emit: (event: RelayEvent) => void;
+}
+
+const MAX_LAST_ERROR = 1000;
+
+function positiveInteger(value: number | undefined, fallback: number, name: string): number {
+  const resolved = value ?? fallback;
+  if (!Number.isSafeInteger(resolved) || resolved < 1)
+    throw new TypeError(`${name} must be an integer >= 1`);
+  return resolved;
+}
+
+function positive(value: number | undefined, fallback: number, name: string): number {
+  const resolved = value ?? fallback;
+  if (!Number.isFinite(resolved) || resolved <= 0) throw new TypeError(`${name} must be > 0`);
+  return resolved;
+}
+
+function resolve(options: RelayOptions): Resolved {
+  if (typeof options !== 'object' || options === null)
+    throw new TypeError('the relay needs options');
+  if (typeof options.engine?.connect !== 'function')
+    throw new TypeError('options.engine must be a StorageEngine');
+  if (typeof options.relayer?.deliver !== 'function')
+    throw new TypeError('options.relayer must be a Relayer');
+  const leaseTtl = positive(options.leaseTtl, 15 * 60_000, 'leaseTtl');
+  const onEvent = options.onEvent;
+  return {
+    engine: options.engine,
+    relayer: options.relayer,
+    policy: options.policy ?? new ExponentialBackoff(),
+    clock: options.clock ?? systemClock,
+    timers: options.timers ?? systemTimers,
+    batchSize: positiveInteger(options.batchSize, 10, 'batchSize'),
+    concurrency: positiveInteger(options.concurrency, 4, 'concurrency'),
+    leaseTtl,
+    renewInterval: positive(options.renewInterval, leaseTtl / 3, 'renewInterval'),
+    reportingMta: options.reportingMta ?? 'localhost',
+    corruptRetryDelay: positive(options.corruptRetryDelay, 60 * 60_000, 'corruptRetryDelay'),
+    emit: (event) => {
+      try {
+        onEvent?.(event);
+      } catch {
+        // A logging hook must not change what the queue does.
+      }
+    },
+  };
+}
+
+/** The relay loop over one engine. */
+export class RelayQueue {
+  readonly #options: Resolved;
+
+  /** Throws `TypeError` for missing engine/relayer or out-of-range numbers. */
+  constructor(options: RelayOptions) {
+    this.#options = resolve(options);
+  }
+
+  /**
+   * Leases up to `batchSize` due messages and relays them, `concurrency` at a time. Resolves with
+   * a report once every leased message was handled; a failure of one message is reported (an
+   * `error` event and outcome), not thrown. Rejects only when the engine can't be reached
+   * (`UNAVAILABLE` from `connect` or `claimDue`).
+   */
+  async runOnce(): Promise<RelayRunReport> {
+    const o = this.#options;
+    const session = await o.engine.connect();
+    try {
+      const leases = await session.claimDue({ limit: o.batchSize, ttl: o.leaseTtl });
+      const messages: MessageReport[] = new Array(leases.length);
+      let next = 0;
+      const worker = async (): Promise<void> => {
+        while (next < leases.length) {
+          const index = next++;
+          messages[index] = await relayOne(o, session, leases[index]!);
+        }
+      };
+      const workers = Math.min(o.concurrency, leases.length);
+      await Promise.all(Array.from({ length: workers }, worker));
+      return { claimed: leases.length, messages };
+    } finally {
+      await session.close();
+    }
+  }
+
+  /**
+   * Runs {@link runOnce} until a run claims nothing or `maxRounds` runs were made (default 100):
+   * empties what is due now. Resolves with every run's report.
+   */
+  async drain(maxRounds = 100): Promise<RelayRunReport[]> {
+    const reports: RelayRunReport[] = [];
+    for (let round = 0; round < maxRounds; round++) {
+      const report = await this.runOnce();
+      reports.push(report);
+      if (report.claimed === 0) break;
+    }
+    return reports;
+  }
+}
+
+/** One run of the relay loop: `new RelayQueue(options).runOnce()`. */
+export function runRelayOnce(options: RelayOptions): Promise<RelayRunReport> {
+  return new RelayQueue(options).runOnce();
+}
+
+// ---- one message ------------------------------------------------------------------------------
+
+class LeaseLost extends Error {}
+
+function isStale(error: unknown): boolean {
+  return isMailspoolError(error, ErrorCode.STALE_LEASE);
+}
+
+async function relayOne(
+  o: Resolved,
+  session: StorageSession,
+  claimed: Lease,
+): Promise<MessageReport> {
+  const id = claimed.id;
+  const base = { id, delivered: [], deferred: [], failed: [] };
+  let lease: Lease;
+  try {
+    // The lease may have waited for a free worker: refresh it (and learn early if it was lost).
+    lease = await session.renewLease(claimed, o.leaseTtl);
+  } catch (error) {
+    if (isStale(error)) {
+      o.emit({ type: 'lease-lost', id });
+      return { ...base, outcome: 'lease-lost' };
+    }
+    o.emit({ type: 'error', id, error });
+    return { ...base, outcome: 'error' };
+  }
+  const keeper = keepLease(session, lease, {
+    ttl: o.leaseTtl,
+    interval: o.renewInterval,
+    timers: o.timers,
+    clock: o.clock,
+  });
+  try {
+    return await attempt(o, session, id, keeper);
+  } catch (error) {
+    if (error instanceof LeaseLost || isStale(error) || keeper.signal.aborted) {
+      o.emit({ type: 'lease-lost', id });
+      return { ...base, outcome: 'lease-lost' };
+    }
+    o.emit({ type: 'error', id, error });
+    return { ...base, outcome: 'error' };
+  } finally {
+    await keeper.stop();
+  }
+}
+
+async function attempt(
+  o: Resolved,
+  session: StorageSession,
+  id: MessageId,
+  keeper: LeaseKeeper,
+): Promise<MessageReport> {
+  const fence = (): { lease: Lease } => {
+    if (keeper.signal.aborted) throw new LeaseLost();
+    return { lease: keeper.lease };
+  };
+  const meta = await session.getMessageMeta(id);
+  let envelope: Envelope;
+  let state: ReturnType<typeof readRelayState>;
+  try {
+    envelope = fromMeta(meta);
+    state = readRelayState(meta);
+  } catch (error) {
+    if (!isMailspoolError(error, ErrorCode.CORRUPT)) throw error;
+    // Keep the message for an operator, out of the way of the loop.
+    await session.setMessageRetry(id, o.clock.now() + o.corruptRetryDelay, fence());
+    await session.releaseLease(keeper.lease);
+    throw error;
+  }
+
+  // A DSN committed by an earlier attempt may be incomplete (that attempt stopped between its
+  // commit and the DSN's last write): finish it before anything else.
+  if (state.bounceId !== undefined && envelope.sender !== '') {
+    await completeBounce(session, state.bounceId, envelope, id, o.clock.now());
+  }
+
+  const pending = pendingRecipients(envelope, state);
+  if (pending.length === 0) {
+    await session.deleteMessage(id, fence());
+    o.emit({ type: 'completed', id });
+    return { id, outcome: 'completed', delivered: [], deferred: [], failed: [] };
+  }
+
+  const contents = await session.getMessageContents(id);
+  fence();
+  let result: DeliveryResult;
+  try {
+    result = await o.relayer.deliver(
+      { id, envelope: { ...envelope, recipients: pending }, contents },
+      { signal: keeper.signal },
+    );
+  } catch (error) {
+    if (keeper.signal.aborted) throw new LeaseLost();
+    result = { recipients: failureOutcomes(pending, error) };
+  }
+  // Let an in-flight renewal settle so that a takeover it discovers is not missed.
+  await keeper.stop();
+  fence();
+
+  const outcomes = normalize(pending, result);
+  const now = o.clock.now();
+  const attempts = envelope.attempts + 1;
+  const delivered = outcomes.filter((r) => r.status === 'delivered');
+  const failed = outcomes.filter((r) => r.status === 'failed');
+  let deferred = outcomes.filter((r) => r.status === 'deferred');
+  let retryAt: number | undefined;
+  if (deferred.length > 0) {
+    const decision = o.policy.next({ attempts, receivedAt: envelope.timestamp, now });
+    if (decision.retry) {
+      retryAt = decision.retryAt;
+    } else {
+      failed.push(...deferred.map((r) => gaveUp(r, decision.reason, attempts)));
+      deferred = [];
+    }
+  }
+
+  const next: Record<string, MetaValue> = {
+    ...(meta as Record<string, MetaValue>),
+    attempts,
+    [RelayMetaKey.DELIVERED]: [...state.delivered, ...delivered.map((r) => r.recipient)],
+    [RelayMetaKey.FAILED]: [...state.failed, ...failed.map((r) => r.recipient)],
+    [RelayMetaKey.LAST_ATTEMPT]: now,
+  };
+  delete next[RelayMetaKey.BOUNCE_ID];
+  if (deferred.length > 0) {
+    next[RelayMetaKey.LAST_ERROR] = formatDiagnostic(deferred[0]!.diagnostic).slice(
+      0,
+      MAX_LAST_ERROR,
+    );
+  }
+
+  // A DSN is written first, as a claimed id with contents but no meta: incomplete, so no
+  // `claimDue` can take it, and only the commit below makes it part of the queue.
+  let bounce: { id: MessageId; meta: MessageMeta } | undefined;
+  if (failed.length > 0 && envelope.sender !== '') {
+    const built = buildBounce({
+      id,
+      envelope,
+      contents,
+      failed,
+      reportingMta: o.reportingMta,
+      now,
+    });
+    const bounceId = await session.claimMessageId();
+    try {
+      await session.setMessageContents(bounceId, built.contents);
+    } catch (error) {
+      await session.deleteMessage(bounceId).catch(() => undefined);
+      throw error;
+    }
+    bounce = { id: bounceId, meta: built.meta };
+    next[RelayMetaKey.BOUNCE_ID] = bounceId;
+  }
+
+  const finished = deferred.length === 0;
+  // The commit: one fenced write. Before it, nothing this attempt did is visible; after it, the
+  // attempt's outcome (and its DSN) is recorded for good.
+  try {
+    if (finished && !bounce) await session.deleteMessage(id, fence());
+    else await session.setMessageMeta(id, next, fence());
+  } catch (error) {
+    if (bounce) await session.deleteMessage(bounce.id).catch(() => undefined);
+    throw error;
+  }
+
+  if (delivered.length > 0)
+    o.emit({ type: 'delivered', id, recipients: delivered.map((r) => r.recipient) });
+  if (failed.length > 0) {
+    if (bounce) {
+      // Completes the DSN: from now on `claimDue` can take it. If this write fails, the original
+      // keeps `bounce_id` and whoever holds it next completes the DSN (see completeBounce).
+      await session.setMessageMeta(bounce.id, bounce.meta);
+      o.emit({
+        type: 'bounced',
+        id,
+        bounceId: bounce.id,
+        recipients: failed.map((r) => r.recipient),
+      });
+    } else {
+      o.emit({
+        type: 'bounce-dropped',
+        id,
+        recipients: failed.map((r) => r.recipient),
+        diagnostic: formatDiagnostic(failed[0]!.diagnostic),
+      });
+    }
+  }
+
+  const report = {
+    id,
+    delivered: delivered.map((r) => r.recipient),
+    deferred: deferred.map((r) => r.recipient),
+    failed: failed.map((r) => r.recipient),
+    ...(bounce ? { bounceId: bounce.id } : {}),
+  };
+
+  if (finished) {
+    if (bounce) {
+      try {
+        await session.deleteMessage(id, fence());
+      } catch (error) {
+        // Committed already: whoever holds the message now finds nothing pending and deletes it.
+        if (!(error instanceof LeaseLost) && !isStale(error)) throw error;
+      }
+    }
+    o.emit({ type: 'completed', id });
+    return { ...report, outcome: 'completed' };
+  }
+
+  try {
+    await session.setMessageRetry(id, retryAt!, fence());
+    await session.releaseLease(keeper.lease);
+  } catch (error) {
+    // Committed already: a holder that replaced us retries on its own schedule.
+    if (!(error instanceof LeaseLost) && !isStale(error)) throw error;
+  }
+  o.emit({
+    type: 'deferred',
+    id,
+    recipients: deferred.map((r) => r.recipient),
+    retryAt: retryAt!,
+    diagnostic: formatDiagnostic(deferred[0]!.diagnostic),
+  });
+  return { ...report, outcome: 'deferred', retryAt: retryAt! };
+}
+
+/** Makes sure DSN `bounceId` is complete (its meta written); a DSN already gone was delivered. */
+async function completeBounce(
+  session: StorageSession,
+  bounceId: MessageId,
+  envelope: Envelope,
+  id: MessageId,
+  now: number,
+): Promise<void> {
+  let meta: MessageMeta;
+  try {
+    meta = await session.getMessageMeta(bounceId);
+  } catch (error) {
+    if (isMailspoolError(error, ErrorCode.NOT_FOUND)) return;
+    throw error;
+  }
+  if (Object.keys(meta).length === 0)
+    await session.setMessageMeta(bounceId, bounceMeta(envelope, id, now));
+}
+
+/** One outcome per pending recipient: the relayer's, or `deferred` when it left one out. */
+function normalize(pending: readonly string[], result: DeliveryResult): RecipientOutcome[] {
+  const byRecipient = new Map<string, RecipientOutcome>();
+  const list = Array.isArray(result?.recipients) ? result.recipients : [];
+  for (const outcome of list) {
+    if (
+      outcome &&
+      typeof outcome.recipient === 'string' &&
+      !byRecipient.has(outcome.recipient) &&
+      (outcome.status === 'delivered' ||
+        outcome.status === 'deferred' ||
+        outcome.status === 'failed') &&
+      typeof outcome.diagnostic?.status === 'string' &&
+      typeof outcome.diagnostic.text === 'string'
+    ) {
+      byRecipient.set(outcome.recipient, outcome);
+    }
+  }
+  const missing: Diagnostic = { status: '4.0.0', text: 'the relayer reported no outcome' };
+  return pending.map(
+    (recipient) =>
+      byRecipient.get(recipient) ?? { recipient, status: 'deferred', diagnostic: missing },
+  );
+}
+
+/** The outcomes when the relayer rejected instead of answering. */
+function failureOutcomes(pending: readonly string[], error: unknown): RecipientOutcome[] {
+  const text = error instanceof Error ? error.message : String(error);
+  const permanent = isRelayError(error, RelayErrorCode.INVALID_ADDRESS);
+  const diagnostic: Diagnostic = { status: permanent ? '5.1.3' : '4.0.0', text };
+  return pending.map((recipient) => ({
+    recipient,
+    status: permanent ? 'failed' : 'deferred',
+    diagnostic,
+  }));
+}
+
+/** A deferred recipient turned failed because the retry policy gave up (RFC 3463 5.4.7). */
+function gaveUp(
+  outcome: RecipientOutcome,
+  reason: 'attempts' | 'lifetime',
+  attempts: number,
+): RecipientOutcome {
+  const why =
+    reason === 'lifetime'
+      ? `delivery time expired after ${attempts} attempts`
+      : `gave up after ${attempts} attempts`;
+  const diagnostic: Diagnostic = {
+    status: '5.4.7',
+    text: `${why}; last error: ${formatDiagnostic(outcome.diagnostic)}`,
+    ...(outcome.diagnostic.remoteMta ? { remoteMta: outcome.diagnostic.remoteMta } : {}),
+  };
+  return { recipient: outcome.recipient, status: 'failed', diagnostic };
+}

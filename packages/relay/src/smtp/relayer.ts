@@ -1,0 +1,415 @@
+/**
+ * `SmtpRelayer`: a `Relayer` that hands every message to one smarthost over SMTP (RFC 5321),
+ * with implicit TLS, STARTTLS or plain connections, AUTH PLAIN / LOGIN (RFC 4954), SIZE,
+ * 8BITMIME and DSN's ENVID when the server offers them, and one reply per recipient.
+ *
+ * Reply codes map to outcomes: 2xx → delivered, 4xx → deferred, 5xx → failed; a connection
+ * that can't be opened, breaks or stops answering → deferred for every recipient not yet
+ * decided. AUTH failures defer (like Postfix's `smtp_sasl_auth_soft_bounce`): a wrong password
+ * is an operator's problem, not the sender's, so mail waits instead of bouncing.
+ */
+import { isRelayError, RelayError, RelayErrorCode } from '../errors.js';
+import type {
+  DeliverOptions,
+  DeliveryResult,
+  Diagnostic,
+  OutgoingMessage,
+  RecipientOutcome,
+  Relayer,
+} from '../relayer.js';
+import { systemTimers, type Timers } from '../timers.js';
+import { addressProblem, assertSmtpAddress } from './address.js';
+import { SmtpConnection, type SmtpTranscriptLine } from './connection.js';
+import { encodeData, hasEightBit } from './data.js';
+import { replyClass, replyText, type SmtpReply } from './reply.js';
+import type { SmtpConnect } from './socket.js';
+
+/** Per-step timeouts in ms. Defaults follow RFC 5321 §4.5.3.2 where it gives one. */
+export interface SmtpTimeouts {
+  /** Opening the connection (TLS handshake included for implicit TLS). Default 30 s. */
+  readonly connect: number;
+  /** The 220 greeting. Default 5 min. */
+  readonly greeting: number;
+  /** EHLO, STARTTLS, AUTH, MAIL, RCPT, RSET: sending the command and its reply. Default 5 min. */
+  readonly command: number;
+  /** The reply to DATA (354). Default 2 min. */
+  readonly dataStart: number;
+  /** Each 64 KiB block of the message. Default 3 min. */
+  readonly dataBlock: number;
+  /** The reply to the final `.`. Default 10 min. */
+  readonly dataEnd: number;
+  /** QUIT and its reply (the message is decided by then). Default 10 s. */
+  readonly quit: number;
+}
+
+/** The defaults of {@link SmtpTimeouts}. */
+export const DEFAULT_SMTP_TIMEOUTS: SmtpTimeouts = {
+  connect: 30_000,
+  greeting: 300_000,
+  command: 300_000,
+  dataStart: 120_000,
+  dataBlock: 180_000,
+  dataEnd: 600_000,
+  quit: 10_000,
+};
+
+/** Credentials for AUTH. */
+export interface SmtpAuth {
+  readonly user: string;
+  readonly pass: string;
+  /** Default: PLAIN if the server offers it, else LOGIN. */
+  readonly method?: 'PLAIN' | 'LOGIN';
+}
+
+/** A line of a conversation, tagged with the message it was about (for log correlation). */
+export interface SmtpLogEntry extends SmtpTranscriptLine {
+  /** The queue id of the message. */
+  readonly id: string;
+  readonly host: string;
+}
+
+/** Options of {@link SmtpRelayer}. */
+export interface SmtpRelayerOptions {
+  /** Opens sockets: `cloudflareConnect` from `@mailspool/relay/cloudflare` on Workers. */
+  readonly connect: SmtpConnect;
+  /** The smarthost. */
+  readonly host: string;
+  readonly port: number;
+  /** `on`: implicit TLS (465); `starttls` (587): STARTTLS is required, never skipped; `off`: plain. */
+  readonly secureTransport: 'on' | 'starttls' | 'off';
+  readonly auth?: SmtpAuth;
+  /** Allow AUTH over a plain connection (`secureTransport: 'off'`); for local tests only. */
+  readonly allowPlaintextAuth?: boolean;
+  /** Our name in EHLO. Default `localhost`; set the host's real name in production. */
+  readonly ehloName?: string;
+  readonly timeouts?: Partial<SmtpTimeouts>;
+  /** Default: the runtime's timers. */
+  readonly timers?: Timers;
+  /** Receives every line sent and received (credentials hidden), tagged with the message id. */
+  readonly log?: (entry: SmtpLogEntry) => void;
+}
+
+function checkToken(value: unknown, name: string): string {
+  if (typeof value !== 'string' || !/^[\x21-\x7e]{1,255}$/.test(value))
+    throw new TypeError(`${name} must be 1-255 printable ASCII characters without spaces`);
+  return value;
+}
+
+/** xtext (RFC 3461 §4): `+`, `=` and characters outside `!`..`~` become `+HH`. */
+function xtext(value: string): string {
+  let out = '';
+  for (const ch of value) {
+    const code = ch.charCodeAt(0);
+    out +=
+      code >= 0x21 && code <= 0x7e && ch !== '+' && ch !== '='
+        ? ch
+        : `+${code.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
+}
+
+function base64(text: string): string {
+  const bytes = new TextEncoder().encode(text);
+  let binary = '';
+  for (const b of bytes) binary += String.fromCharCode(b);
+  return btoa(binary);
+}
+
+/** Thrown inside a session to end it with the same outcome for every undecided recipient. */
+class Stop {
+  constructor(
+    readonly status: 'deferred' | 'failed',
+    readonly diagnostic: Diagnostic,
+  ) {}
+}
+
+/** A `Relayer` over SMTP to one smarthost. */
+export class SmtpRelayer implements Relayer {
+  readonly #options: SmtpRelayerOptions;
+  readonly #timeouts: SmtpTimeouts;
+  readonly #timers: Timers;
+  readonly #ehloName: string;
+
+  /** Throws `TypeError` for a missing `connect`, a bad host, port, EHLO name or timeout, or AUTH over plaintext without `allowPlaintextAuth`. */
+  constructor(options: SmtpRelayerOptions) {
+    if (typeof options?.connect !== 'function') throw new TypeError('options.connect is required');
+    checkToken(options.host, 'host');
+    if (!Number.isInteger(options.port) || options.port < 1 || options.port > 65535)
+      throw new TypeError('port must be an integer in 1-65535');
+    if (!['on', 'starttls', 'off'].includes(options.secureTransport))
+      throw new TypeError("secureTransport must be 'on', 'starttls' or 'off'");
+    this.#ehloName = checkToken(options.ehloName ?? 'localhost', 'ehloName');
+    if (options.auth) {
+      if (typeof options.auth.user !== 'string' || typeof options.auth.pass !== 'string')
+        throw new TypeError('auth needs string user and pass');
+      if (options.auth.method !== undefined && !['PLAIN', 'LOGIN'].includes(options.auth.method))
+        throw new TypeError("auth.method must be 'PLAIN' or 'LOGIN'");
+      if (options.secureTransport === 'off' && !options.allowPlaintextAuth)
+        throw new TypeError('AUTH over a plain connection needs allowPlaintextAuth: true');
+    }
+    this.#timeouts = { ...DEFAULT_SMTP_TIMEOUTS, ...options.timeouts };
+    for (const [name, value] of Object.entries(this.#timeouts)) {
+      if (!(Number.isFinite(value) && value > 0))
+        throw new TypeError(`timeouts.${name} must be > 0`);
+    }
+    this.#options = options;
+    this.#timers = options.timers ?? systemTimers;
+  }
+
+  /**
+   * Delivers `message` to its recipients in one SMTP transaction. Addresses are checked first:
+   * an invalid sender fails every recipient (5.1.7), an invalid recipient fails alone (5.1.3),
+   * and no connection is opened unless some recipient can be sent. Resolves with an outcome
+   * per recipient; rejects only with a `RelayError` `ABORTED` when `options.signal` aborts (the
+   * final `.` is then never sent).
+   */
+  async deliver(message: OutgoingMessage, options: DeliverOptions): Promise<DeliveryResult> {
+    const { envelope, contents, id } = message;
+    const outcomes = new Map<string, RecipientOutcome>();
+    const senderProblem = addressProblem(envelope.sender, 'sender');
+    const valid: string[] = [];
+    for (const recipient of envelope.recipients) {
+      if (outcomes.has(recipient) || valid.includes(recipient)) continue;
+      const problem = senderProblem ?? addressProblem(recipient, 'recipient');
+      if (problem === undefined) {
+        valid.push(recipient);
+      } else {
+        const diagnostic: Diagnostic = senderProblem
+          ? { status: '5.1.7', text: `invalid sender address: ${senderProblem}` }
+          : { status: '5.1.3', text: `invalid recipient address: ${problem}` };
+        outcomes.set(recipient, { recipient, status: 'failed', diagnostic });
+      }
+    }
+    if (valid.length > 0)
+      await this.#session(id, envelope.sender, valid, contents, options.signal, outcomes);
+    // One outcome per distinct recipient, in envelope order.
+    return { recipients: [...new Set(envelope.recipients)].flatMap((r) => outcomes.get(r) ?? []) };
+  }
+
+  /**
+   * Sends one message without the `Relayer` policy around it: resolves with the per-recipient
+   * outcomes. Rejects with a `RelayError` `INVALID_ADDRESS` before opening any connection when
+   * the sender or any recipient can't be sent, and with `ABORTED` when `signal` aborts.
+   */
+  async send(
+    message: OutgoingMessage,
+    options: { readonly signal?: AbortSignal } = {},
+  ): Promise<DeliveryResult> {
+    assertSmtpAddress(message.envelope.sender, 'sender');
+    for (const recipient of message.envelope.recipients) assertSmtpAddress(recipient, 'recipient');
+    return this.deliver(message, { signal: options.signal ?? new AbortController().signal });
+  }
+
+  async #session(
+    id: string,
+    sender: string,
+    recipients: readonly string[],
+    contents: Uint8Array,
+    signal: AbortSignal,
+    outcomes: Map<string, RecipientOutcome>,
+  ): Promise<void> {
+    const o = this.#options;
+    const t = this.#timeouts;
+    const remoteMta = o.host;
+    const settle = (
+      recipient: string,
+      status: RecipientOutcome['status'],
+      diagnostic: Diagnostic,
+    ) => {
+      if (!outcomes.has(recipient)) outcomes.set(recipient, { recipient, status, diagnostic });
+    };
+    const fromReply = (reply: SmtpReply): Diagnostic => {
+      const cls = replyClass(reply);
+      return {
+        status: reply.enhanced ?? `${cls === 2 ? 2 : cls === 5 ? 5 : 4}.0.0`,
+        code: reply.code,
+        text: replyText(reply),
+        remoteMta,
+      };
+    };
+    /** Stops the session unless `reply` has the expected class. */
+    const expect = (reply: SmtpReply, wanted: number): void => {
+      const cls = replyClass(reply);
+      if (cls === wanted) return;
+      throw new Stop(cls === 5 ? 'failed' : 'deferred', fromReply(reply));
+    };
+    const log = o.log;
+    const transcript = log
+      ? (line: SmtpTranscriptLine) => log({ ...line, id, host: o.host })
+      : undefined;
+
+    let connection: SmtpConnection | undefined;
+    let stage = 'connect';
+    try {
+      connection = await SmtpConnection.open(
+        o.connect,
+        { hostname: o.host, port: o.port },
+        { secureTransport: o.secureTransport },
+        { timeout: t.connect, timers: this.#timers, signal, ...(transcript ? { transcript } : {}) },
+      );
+      const c = connection;
+      stage = 'greeting';
+      expect(await c.reply(t.greeting, stage), 2);
+
+      stage = 'EHLO';
+      let extensions = await this.#ehlo(c, o.secureTransport === 'off' && !o.auth);
+      if (o.secureTransport === 'starttls') {
+        stage = 'STARTTLS';
+        if (!extensions.has('STARTTLS')) {
+          throw new Stop('deferred', {
+            status: '4.7.0',
+            text: 'the server does not offer STARTTLS, which this relayer requires',
+            remoteMta,
+          });
+        }
+        expect(await c.command('STARTTLS', t.command, stage), 2);
+        c.startTls();
+        stage = 'EHLO';
+        extensions = await this.#ehlo(c, false);
+      }
+      if (o.auth) {
+        stage = 'AUTH';
+        await this.#authenticate(c, extensions, o.auth, remoteMta);
+      }
+
+      stage = 'MAIL';
+      let mail = `MAIL FROM:<${sender}>`;
+      const data = encodeData(contents);
+      if (extensions.has('SIZE')) mail += ` SIZE=${contents.length}`;
+      if (extensions.has('8BITMIME') && hasEightBit(contents)) mail += ' BODY=8BITMIME';
+      if (extensions.has('DSN')) mail += ` ENVID=${xtext(id)}`;
+      expect(await c.command(mail, t.command, stage), 2);
+
+      stage = 'RCPT';
+      const accepted: string[] = [];
+      for (const recipient of recipients) {
+        const reply = await c.command(`RCPT TO:<${recipient}>`, t.command, stage);
+        const cls = replyClass(reply);
+        if (cls === 2) accepted.push(recipient);
+        else settle(recipient, cls === 5 ? 'failed' : 'deferred', fromReply(reply));
+      }
+      if (accepted.length === 0) {
+        await this.#quit(c);
+        return;
+      }
+
+      stage = 'DATA';
+      const start = await c.command('DATA', t.dataStart, stage);
+      if (replyClass(start) !== 3) {
+        for (const r of accepted)
+          settle(r, replyClass(start) === 5 ? 'failed' : 'deferred', fromReply(start));
+        await this.#quit(c);
+        return;
+      }
+      // Everything but the final ".": without it the server discards the transaction, so an
+      // abort (lost lease) up to here delivers nothing.
+      await c.sendBytes(data.subarray(0, data.length - 3), t.dataBlock, stage);
+      if (signal.aborted) throw new RelayError(RelayErrorCode.ABORTED, 'the delivery was aborted');
+      await c.sendBytes(data.subarray(data.length - 3), t.dataBlock, stage);
+      stage = 'end of DATA';
+      const end = await c.reply(t.dataEnd, stage);
+      const cls = replyClass(end);
+      for (const r of accepted) {
+        settle(r, cls === 2 ? 'delivered' : cls === 5 ? 'failed' : 'deferred', fromReply(end));
+      }
+      await this.#quit(c);
+    } catch (error) {
+      if (error instanceof Stop) {
+        for (const r of recipients) settle(r, error.status, error.diagnostic);
+        if (connection) await this.#quit(connection);
+        return;
+      }
+      if (isRelayError(error, RelayErrorCode.ABORTED) || signal.aborted) {
+        throw isRelayError(error, RelayErrorCode.ABORTED)
+          ? error
+          : new RelayError(RelayErrorCode.ABORTED, 'the delivery was aborted', { cause: error });
+      }
+      const text = `${stage}: ${error instanceof Error ? error.message : String(error)}`;
+      // RFC 3463: 4.4.1 no answer from host, 4.4.2 bad connection, 4.5.0 protocol error.
+      const status = isRelayError(error, RelayErrorCode.PROTOCOL)
+        ? '4.5.0'
+        : stage === 'connect'
+          ? '4.4.1'
+          : '4.4.2';
+      for (const r of recipients) settle(r, 'deferred', { status, text, remoteMta });
+    } finally {
+      connection?.close();
+    }
+  }
+
+  /** EHLO (or HELO when EHLO is refused and no extension is needed); returns the extensions. */
+  async #ehlo(c: SmtpConnection, heloAllowed: boolean): Promise<Map<string, string>> {
+    const t = this.#timeouts;
+    const reply = await c.command(`EHLO ${this.#ehloName}`, t.command, 'EHLO');
+    const extensions = new Map<string, string>();
+    if (replyClass(reply) === 2) {
+      for (const line of reply.lines.slice(1)) {
+        const [keyword = '', ...params] = line.trim().split(/[ =]/);
+        extensions.set(keyword.toUpperCase(), params.join(' '));
+      }
+      return extensions;
+    }
+    if (replyClass(reply) === 5 && heloAllowed) {
+      const helo = await c.command(`HELO ${this.#ehloName}`, t.command, 'HELO');
+      if (replyClass(helo) === 2) return extensions;
+      throw new Stop(replyClass(helo) === 5 ? 'failed' : 'deferred', {
+        status: helo.enhanced ?? `${replyClass(helo) === 5 ? 5 : 4}.0.0`,
+        code: helo.code,
+        text: replyText(helo),
+        remoteMta: this.#options.host,
+      });
+    }
+    // EHLO refused while TLS or AUTH needs it: an operator's problem, so defer.
+    throw new Stop('deferred', {
+      status: '4.0.0',
+      code: reply.code,
+      text: replyText(reply),
+      remoteMta: this.#options.host,
+    });
+  }
+
+  async #authenticate(
+    c: SmtpConnection,
+    extensions: Map<string, string>,
+    auth: SmtpAuth,
+    remoteMta: string,
+  ): Promise<void> {
+    const t = this.#timeouts;
+    const offered = (extensions.get('AUTH') ?? '').toUpperCase().split(/\s+/);
+    const method = auth.method ?? (offered.includes('PLAIN') ? 'PLAIN' : 'LOGIN');
+    if (!offered.includes(method)) {
+      throw new Stop('deferred', {
+        status: '4.7.0',
+        text: `the server does not offer AUTH ${method}`,
+        remoteMta,
+      });
+    }
+    // A refused login defers (a soft bounce, see the module comment), whatever the reply class.
+    const step = (reply: SmtpReply, wanted: number): void => {
+      if (replyClass(reply) === wanted) return;
+      throw new Stop('deferred', {
+        status: reply.enhanced ? `4${reply.enhanced.slice(1)}` : '4.7.0',
+        code: reply.code,
+        text: replyText(reply),
+        remoteMta,
+      });
+    };
+    if (method === 'PLAIN') {
+      const token = base64(`\0${auth.user}\0${auth.pass}`);
+      step(await c.command(`AUTH PLAIN ${token}`, t.command, 'AUTH', 'AUTH PLAIN (hidden)'), 2);
+      return;
+    }
+    step(await c.command('AUTH LOGIN', t.command, 'AUTH'), 3);
+    step(await c.command(base64(auth.user), t.command, 'AUTH', '(user hidden)'), 3);
+    step(await c.command(base64(auth.pass), t.command, 'AUTH', '(password hidden)'), 2);
+  }
+
+  /** QUIT politely; the outcome is decided already, so failures here are ignored. */
+  async #quit(c: SmtpConnection): Promise<void> {
+    try {
+      await c.command('QUIT', this.#timeouts.quit, 'QUIT');
+    } catch {
+      // Ignored: see above.
+    }
+  }
+}

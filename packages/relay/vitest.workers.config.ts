@@ -1,0 +1,26 @@
+import { cloudflareTest } from '@cloudflare/vitest-plugin';
+import { defineConfig } from 'vitest/config';
+
+// The SMTP relayer's required tests: they run inside workerd (the Workers runtime) and talk to a
+// real smtp-server that test/global-setup.ts starts on 127.0.0.1.
+export default defineConfig({
+  plugins: [
+    cloudflareTest({
+      miniflare: {
+        compatibilityDate: '2026-04-01',
+      },
+    }),
+  ],
+  resolve: {
+    conditions: ['source', 'workerd', 'worker', 'module', 'browser', 'development|production'],
+  },
+  ssr: {
+    resolve: {
+      conditions: ['source', 'workerd', 'worker', 'module', 'browser', 'development|production'],
+    },
+  },
+  test: {
+    include: ['test/workers/**/*.test.ts'],
+    globalSetup: ['test/global-setup.ts'],
+  },
+});
