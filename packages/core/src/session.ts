@@ -157,24 +157,24 @@ export abstract class BaseSession implements StorageSession {
   }
 
   async getActiveMessages(): Promise<MessageId[]> {
-    this.#assertOpen();
-    return this._listMessages('active', this.#now(), undefined);
+    this.assertOpen();
+    return this._listMessages('active', this.currentTime(), undefined);
   }
 
   async getDeferredMessages(dueBy?: number): Promise<MessageId[]> {
-    this.#assertOpen();
+    this.assertOpen();
     if (dueBy !== undefined) assertTime(dueBy, 'dueBy');
-    return this._listMessages('deferred', this.#now(), dueBy);
+    return this._listMessages('deferred', this.currentTime(), dueBy);
   }
 
   async getAllMessages(): Promise<MessageId[]> {
-    this.#assertOpen();
-    return this._listMessages('all', this.#now(), undefined);
+    this.assertOpen();
+    return this._listMessages('all', this.currentTime(), undefined);
   }
 
   async claimMessageId(): Promise<MessageId> {
-    this.#assertOpen();
-    const now = this.#now();
+    this.assertOpen();
+    const now = this.currentTime();
     for (let attempt = 0; attempt < CLAIM_ATTEMPTS; attempt++) {
       const id = this._newId();
       if (await this._claimMessageId(id, now)) return id;
@@ -183,7 +183,7 @@ export abstract class BaseSession implements StorageSession {
   }
 
   async setMessageMeta(id: MessageId, meta: MessageMeta, options?: FenceOptions): Promise<void> {
-    this.#assertOpen();
+    this.assertOpen();
     assertMessageId(id);
     const normalized = normalizeMeta(meta);
     await this._setMessageMeta(id, normalized, fenceOf(id, options));
@@ -195,7 +195,7 @@ export abstract class BaseSession implements StorageSession {
     value: MetaValue | undefined,
     options?: FenceOptions,
   ): Promise<void> {
-    this.#assertOpen();
+    this.assertOpen();
     assertMessageId(id);
     assertMetaKey(key);
     const normalized = value === undefined ? undefined : normalizeMetaValue(value, key);
@@ -203,13 +203,13 @@ export abstract class BaseSession implements StorageSession {
   }
 
   async getMessageMeta(id: MessageId): Promise<MessageMeta> {
-    this.#assertOpen();
+    this.assertOpen();
     assertMessageId(id);
     return this._getMessageMeta(id);
   }
 
   async getMessageMetaKey(id: MessageId, key: string): Promise<MetaValue | undefined> {
-    this.#assertOpen();
+    this.assertOpen();
     assertMessageId(id);
     assertMetaKey(key);
     const meta = await this._getMessageMeta(id);
@@ -217,39 +217,39 @@ export abstract class BaseSession implements StorageSession {
   }
 
   async setMessageContents(id: MessageId, contents: MessageContents): Promise<void> {
-    this.#assertOpen();
+    this.assertOpen();
     assertMessageId(id);
     await this._setMessageContents(id, normalizeContents(contents, this.#maxMessageBytes));
   }
 
   async getMessageContents(id: MessageId): Promise<Uint8Array> {
-    this.#assertOpen();
+    this.assertOpen();
     assertMessageId(id);
     return this._getMessageContents(id);
   }
 
   async setMessageRetry(id: MessageId, at: number, options?: FenceOptions): Promise<void> {
-    this.#assertOpen();
+    this.assertOpen();
     assertMessageId(id);
     assertTime(at, 'at');
     await this._setMessageRetry(id, at, fenceOf(id, options));
   }
 
   async lockMessage(id: MessageId, ttl: number): Promise<boolean> {
-    this.#assertOpen();
+    this.assertOpen();
     assertMessageId(id);
     assertTtl(ttl);
-    return (await this._lockMessage(id, ttl, this.#now())) !== null;
+    return (await this._lockMessage(id, ttl, this.currentTime())) !== null;
   }
 
   async unlockMessage(id: MessageId): Promise<void> {
-    this.#assertOpen();
+    this.assertOpen();
     assertMessageId(id);
     await this._unlockMessage(id);
   }
 
   async deleteMessage(id: MessageId, options?: FenceOptions): Promise<void> {
-    this.#assertOpen();
+    this.assertOpen();
     assertMessageId(id);
     await this._deleteMessage(id, fenceOf(id, options));
   }
@@ -260,36 +260,36 @@ export abstract class BaseSession implements StorageSession {
   }
 
   async storeMessages(inputs: readonly StoreMessageInput[]): Promise<MessageId[]> {
-    this.#assertOpen();
+    this.assertOpen();
     if (!Array.isArray(inputs))
       throw new TypeError(`storeMessages needs an array, got ${describe(inputs)}`);
     // Validate everything before writing anything: a batch is stored whole or not at all.
-    const prepared = inputs.map((input) => this.#prepare(input));
-    if (prepared.length > 0) await this._storeMessages(prepared, this.#now());
+    const prepared = inputs.map((input) => this.prepareMessage(input));
+    if (prepared.length > 0) await this._storeMessages(prepared, this.currentTime());
     return prepared.map((message) => message.id);
   }
 
   async acquireLease(id: MessageId, ttl: number): Promise<Lease | null> {
-    this.#assertOpen();
+    this.assertOpen();
     assertMessageId(id);
     assertTtl(ttl);
-    return this._lockMessage(id, ttl, this.#now());
+    return this._lockMessage(id, ttl, this.currentTime());
   }
 
   async renewLease(lease: Lease, ttl: number): Promise<Lease> {
-    this.#assertOpen();
+    this.assertOpen();
     const normalized = normalizeLease(lease);
     assertTtl(ttl);
-    return this._renewLease(normalized, ttl, this.#now());
+    return this._renewLease(normalized, ttl, this.currentTime());
   }
 
   async releaseLease(lease: Lease): Promise<void> {
-    this.#assertOpen();
+    this.assertOpen();
     await this._releaseLease(normalizeLease(lease));
   }
 
   async claimDue(options: ClaimDueOptions): Promise<Lease[]> {
-    this.#assertOpen();
+    this.assertOpen();
     if (typeof options !== 'object' || options === null) {
       throw new TypeError(`claimDue needs { limit, ttl, now? }, got ${describe(options)}`);
     }
@@ -298,11 +298,11 @@ export abstract class BaseSession implements StorageSession {
     assertTtl(ttl);
     if (now !== undefined) assertTime(now, 'now');
     if (limit === 0) return [];
-    return this._claimDue(limit, ttl, now ?? this.#now());
+    return this._claimDue(limit, ttl, now ?? this.currentTime());
   }
 
   async deleteMessages(leases: readonly Lease[]): Promise<DeleteManyResult> {
-    this.#assertOpen();
+    this.assertOpen();
     if (!Array.isArray(leases))
       throw new TypeError(`deleteMessages needs an array of leases, got ${describe(leases)}`);
     const normalized = leases.map(normalizeLease);
@@ -316,23 +316,29 @@ export abstract class BaseSession implements StorageSession {
   }
 
   async stats(): Promise<QueueStats> {
-    this.#assertOpen();
-    return this._stats(this.#now());
+    this.assertOpen();
+    return this._stats(this.currentTime());
   }
 
   // ---- helpers --------------------------------------------------------------------------------
 
-  #assertOpen(): void {
+  /** Rejects with `SESSION_CLOSED` after `close()`; for engine-specific methods of subclasses. */
+  protected assertOpen(): void {
     if (this.#closed) throw new MailspoolError(ErrorCode.SESSION_CLOSED, 'the session is closed');
   }
 
-  #now(): number {
+  /** The clock's time, checked to be a finite number; for engine-specific methods of subclasses. */
+  protected currentTime(): number {
     const now = this.#clock.now();
     assertTime(now, 'clock.now()');
     return now;
   }
 
-  #prepare(input: StoreMessageInput): PreparedMessage {
+  /**
+   * Validates one message to store (`TypeError`, `TOO_LARGE`) and gives it a new id; for
+   * engine-specific store methods of subclasses.
+   */
+  protected prepareMessage(input: StoreMessageInput): PreparedMessage {
     if (typeof input !== 'object' || input === null) {
       throw new TypeError(
         `a message to store must be { meta, contents, retryAt? }, got ${describe(input)}`,

@@ -31,7 +31,7 @@ import {
 import type { QueueShard } from './queue-shard.js';
 import { MAX_SHARDS, shardedId, shardName, shardOf } from './routing.js';
 import { CHUNK_BYTES } from './schema.js';
-import type { ContentsSource, StoreItem } from './shard-store.js';
+import type { ContentsSource, StoredOnce, StoreItem } from './shard-store.js';
 import { receive } from './wire.js';
 
 /** The default size of one piece of contents per RPC call: far below the 32 MiB RPC limit. */
@@ -77,12 +77,47 @@ export interface DurableObjectEngineOptions extends EngineOptions {
    * them near the relayers. Only the first access places an object; later hints are ignored.
    */
   readonly locationHint?: DurableObjectLocationHint;
+  /**
+   * How long `storeMessageOnce` remembers an idempotency key (ms of the callers' clock).
+   * Default 24 hours. Keep the shard count unchanged within this window: a key is routed by
+   * a hash over the shard count.
+   */
+  readonly idempotencyRetentionMs?: number;
+}
+
+/** Default of `idempotencyRetentionMs`: 24 hours. */
+export const DEFAULT_IDEMPOTENCY_RETENTION_MS = 24 * 60 * 60 * 1000;
+
+/** A session of the Durable Object engine: the contract plus an idempotent store. */
+export interface DurableObjectStorageSession extends StorageSession {
+  /**
+   * Stores `input` once per `key`: the first call stores it and resolves `{ id, duplicate:
+   * false }`; every later or concurrent call with the same key (within the retention window)
+   * stores nothing and resolves `{ id, duplicate: true }` with the first call's id and
+   * `fingerprint`, so the caller can tell a retry from a different request reusing the key.
+   * Rejects like `storeMessage` (`TypeError`, `TOO_LARGE`, `UNAVAILABLE`).
+   */
+  storeMessageOnce(key: string, fingerprint: string, input: StoreMessageInput): Promise<StoredOnce>;
+}
+
+/** Idempotency keys: printable ASCII without spaces, at most 200 characters. */
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,200}$/;
+
+/** The shard of an idempotency key: FNV-1a over its characters, modulo the shard count. */
+function keyShard(key: string, shards: number): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) {
+    hash ^= key.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0) % shards;
 }
 
 type ShardRpc = Pick<
   QueueShard,
   | 'claimId'
   | 'store'
+  | 'storeOnce'
   | 'stage'
   | 'discardUpload'
   | 'getMeta'
@@ -111,6 +146,7 @@ interface EngineConfig {
   readonly clock: Clock | undefined;
   readonly maxMessageBytes: number;
   readonly locationHint: DurableObjectLocationHint | undefined;
+  readonly idempotencyRetention: number;
 }
 
 /**
@@ -152,6 +188,10 @@ export class DurableObjectEngine implements StorageEngine {
     ) {
       throw new TypeError('rpcPieceBytes must be a multiple of 1 MiB from 1 MiB to 24 MiB');
     }
+    const idempotencyRetention = options.idempotencyRetentionMs ?? DEFAULT_IDEMPOTENCY_RETENTION_MS;
+    if (!Number.isSafeInteger(idempotencyRetention) || idempotencyRetention < 0) {
+      throw new TypeError('idempotencyRetentionMs must be an integer >= 0');
+    }
     const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     if (!Number.isSafeInteger(maxMessageBytes) || maxMessageBytes < 0) {
       throw new TypeError('maxMessageBytes must be an integer >= 0');
@@ -164,12 +204,13 @@ export class DurableObjectEngine implements StorageEngine {
       clock: options.clock,
       maxMessageBytes,
       locationHint: options.locationHint,
+      idempotencyRetention,
     };
     this.supports = { persistent: true, shared: true, changeEvents: false, maxMessageBytes };
   }
 
   /** Opens a session; never rejects (shards are reached on first use). */
-  async connect(): Promise<StorageSession> {
+  async connect(): Promise<DurableObjectStorageSession> {
     return new DurableObjectSession(this.#config);
   }
 }
@@ -194,7 +235,7 @@ function byDue(a: { dueAt: number; id: string }, b: { dueAt: number; id: string 
  * A session. Stubs are made per session (Workers tie I/O objects to the request that made them,
  * and sessions are short-lived), so an engine may live at module scope.
  */
-class DurableObjectSession extends BaseSession {
+class DurableObjectSession extends BaseSession implements DurableObjectStorageSession {
   readonly #config: EngineConfig;
   readonly #stubs = new Map<number, ShardRpc>();
   /** The shard every id of the batch being prepared goes to (see `storeMessages`). */
@@ -270,6 +311,18 @@ class DurableObjectSession extends BaseSession {
 
   protected async _storeMessages(messages: readonly PreparedMessage[], now: number): Promise<void> {
     const stub = this.#route(messages[0]!.id);
+    await this.#withItems(stub, messages, (items) => receive(stub.store(items, now)));
+  }
+
+  /**
+   * Turns prepared messages into `StoreItem`s (inline while they fit one RPC piece, staged
+   * uploads beyond), runs `send` with them, and discards the uploads if anything fails.
+   */
+  async #withItems<T>(
+    stub: ShardRpc,
+    messages: readonly PreparedMessage[],
+    send: (items: StoreItem[]) => Promise<T>,
+  ): Promise<T> {
     const uploads: string[] = [];
     try {
       const items: StoreItem[] = [];
@@ -287,11 +340,40 @@ class DurableObjectSession extends BaseSession {
         }
         items.push({ id: message.id, meta: message.meta, retryAt: message.retryAt, contents });
       }
-      await receive(stub.store(items, now));
+      return await send(items);
     } catch (error) {
       await this.#discard(stub, uploads);
       throw error;
     }
+  }
+
+  async storeMessageOnce(
+    key: string,
+    fingerprint: string,
+    input: StoreMessageInput,
+  ): Promise<StoredOnce> {
+    this.assertOpen();
+    if (typeof key !== 'string' || !IDEMPOTENCY_KEY.test(key)) {
+      throw new TypeError('key must be 1-200 printable ASCII characters');
+    }
+    if (typeof fingerprint !== 'string' || fingerprint.length > 256) {
+      throw new TypeError('fingerprint must be a string of at most 256 characters');
+    }
+    // Every call with one key goes to one shard (by a hash of the key), where the key and the
+    // message are written in one transaction: that is what makes concurrent retries safe.
+    const index = keyShard(key, this.#config.shards);
+    this.#pinned = index;
+    let message: PreparedMessage;
+    try {
+      message = this.prepareMessage(input);
+    } finally {
+      this.#pinned = undefined;
+    }
+    const now = this.currentTime();
+    const stub = this.#shard(index);
+    return this.#withItems(stub, [message], (items) =>
+      receive(stub.storeOnce(key, fingerprint, items[0]!, now, this.#config.idempotencyRetention)),
+    );
   }
 
   protected async _getMessageMeta(id: MessageId): Promise<MessageMeta> {

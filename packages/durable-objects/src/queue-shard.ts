@@ -29,6 +29,7 @@ import {
   type DueKey,
   type ListKind,
   ShardStore,
+  type StoredOnce,
   type StoreItem,
 } from './shard-store.js';
 import { answer, type Wire } from './wire.js';
@@ -136,6 +137,19 @@ export class QueueShard<Env = unknown> extends DurableObject<Env> {
 
   store(items: StoreItem[], now: number): Promise<Wire<void>> {
     return this.#write(() => this.#store.store(items, now));
+  }
+
+  storeOnce(
+    key: string,
+    fingerprint: string,
+    item: StoreItem,
+    now: number,
+    retentionMs: number,
+  ): Promise<Wire<StoredOnce>> {
+    return this.#write(
+      () => this.#store.storeOnce(key, fingerprint, item, now, retentionMs),
+      (stored) => !stored.duplicate,
+    );
   }
 
   /** Stages one piece of contents too large for a single RPC message. */

@@ -61,6 +61,19 @@ export const MIGRATIONS: readonly Migration[] = [
     // Small shard-wide state: the alarm hook's failure count and backoff.
     'CREATE TABLE shard_state (key TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL)',
   ],
+  [
+    // Idempotency keys of `storeMessageOnce`: written in the same transaction as the message, so
+    // a key names exactly one stored message or none. `fingerprint` is the caller's digest of the
+    // request, to tell a retry from a different request reusing the key. Kept for a retention
+    // window (see ShardStore.storeOnce), by `created_at` (the caller's clock).
+    `CREATE TABLE idempotency (
+      key TEXT PRIMARY KEY NOT NULL,
+      message_id TEXT NOT NULL,
+      fingerprint TEXT NOT NULL,
+      created_at INTEGER NOT NULL
+    )`,
+    'CREATE INDEX idempotency_age ON idempotency (created_at)',
+  ],
 ];
 
 /** Applies the migrations not yet applied; returns the schema version reached. */

@@ -47,6 +47,14 @@ export interface StoreItem {
   readonly contents: ContentsSource;
 }
 
+/** What `storeOnce` answers: the message the key names, and whether it existed already. */
+export interface StoredOnce {
+  readonly id: MessageId;
+  /** The fingerprint recorded with the key (the first request's, for a duplicate). */
+  readonly fingerprint: string;
+  readonly duplicate: boolean;
+}
+
 /** A piece of contents read from a shard. `changed` means the contents were rewritten since `version`. */
 export type ContentsPiece =
   | { readonly size: number; readonly version: number; readonly bytes: Uint8Array }
@@ -307,6 +315,41 @@ export class ShardStore {
       const size = this.#putContents(item.id, item.contents);
       this.#insert(storedRecord(item.id, now, item.meta, size, item.retryAt));
     }
+  }
+
+  /**
+   * Stores `item` unless `key` was used within `retentionMs` before `now`, in one transaction
+   * with the key, so concurrent or repeated calls with one key store one message. Expired keys
+   * are dropped a few at a time on the way (bounded work per call).
+   */
+  storeOnce(
+    key: string,
+    fingerprint: string,
+    item: StoreItem,
+    now: number,
+    retentionMs: number,
+  ): StoredOnce {
+    this.#sql.exec(
+      'DELETE FROM idempotency WHERE key IN (SELECT key FROM idempotency WHERE created_at < ? ORDER BY created_at LIMIT 50)',
+      now - retentionMs,
+    );
+    const previous = this.#sql
+      .exec<{ message_id: string; fingerprint: string }>(
+        'SELECT message_id, fingerprint FROM idempotency WHERE key = ?',
+        key,
+      )
+      .toArray()[0];
+    if (previous)
+      return { id: previous.message_id, fingerprint: previous.fingerprint, duplicate: true };
+    this.store([item], now);
+    this.#sql.exec(
+      'INSERT INTO idempotency (key, message_id, fingerprint, created_at) VALUES (?, ?, ?, ?)',
+      key,
+      item.id,
+      fingerprint,
+      now,
+    );
+    return { id: item.id, fingerprint, duplicate: false };
   }
 
   getMeta(id: MessageId): MessageMeta {

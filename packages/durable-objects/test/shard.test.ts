@@ -38,10 +38,12 @@ describe('QueueShard schema', () => {
         .filter((name) => !name.startsWith('_cf') && !name.startsWith('sqlite_'));
       return { version, again, tables };
     });
-    expect(result.version).toBe(1);
-    expect(result.again).toBe(1);
+    expect(result.version).toBe(2);
+    expect(result.again).toBe(2);
     expect(result.tables).toEqual([
       'chunks',
+      'idempotency',
+      'idempotency_age',
       'messages',
       'messages_due',
       'messages_lock',

@@ -1,0 +1,220 @@
+/**
+ * What the page does with the outbox engine besides flushing: queue a draft, list the Outbox,
+ * "retry now", "cancel", wake messages that wait for the network or for settings, and find when
+ * the next message falls due. DOM-free, so the service worker and the tests use it too.
+ *
+ * "retry now" and "cancel" take the message's lease first (`acquireLease`): while a flusher is
+ * posting a message they refuse (`'busy'`) instead of racing the post.
+ */
+import {
+  isMailspoolError,
+  type Lease,
+  type MessageId,
+  type MessageMeta,
+  type StorageEngine,
+  type StorageSession,
+  toMeta,
+} from '@mailspool/core';
+import {
+  dueAtOf,
+  type ErrorKind,
+  MetaKey,
+  type OutboxItem,
+  statusOf,
+  toOutboxItem,
+  withMeta,
+} from './meta.js';
+import { type BuiltMessage, buildMessage, type Draft, displayList } from './mime.js';
+
+/** How long "retry now"/"cancel"/wake hold a message while they rewrite it. */
+const EDIT_LEASE_MS = 10_000;
+
+async function withSession<T>(
+  engine: StorageEngine,
+  body: (s: StorageSession) => Promise<T>,
+): Promise<T> {
+  const session = await engine.connect();
+  try {
+    return await body(session);
+  } finally {
+    await session.close();
+  }
+}
+
+/** The meta of a built message: core's envelope keys plus the UI keys (see meta.ts). */
+export function outboxMeta(
+  built: BuiltMessage,
+  draft: Draft,
+  now: number,
+): Record<string, string | number | boolean | null | readonly string[]> {
+  return {
+    ...toMeta({ sender: built.sender, recipients: built.recipients, timestamp: now, attempts: 0 }),
+    [MetaKey.subject]: draft.subject,
+    [MetaKey.from]: displayList([built.from])[0]!,
+    [MetaKey.to]: displayList(built.to),
+    [MetaKey.cc]: displayList(built.cc),
+    [MetaKey.bcc]: displayList(built.bcc),
+    [MetaKey.attachments]: (draft.attachments ?? []).map((a) => a.filename),
+    [MetaKey.size]: built.raw.byteLength,
+    [MetaKey.queuedAt]: now,
+    [MetaKey.status]: 'queued',
+  };
+}
+
+/**
+ * Builds the message of `draft` and stores it, due at once. Resolves to the new id as soon as
+ * IndexedDB committed, online or offline. Throws `ComposeError` for a bad draft (nothing stored)
+ * and rejects with the engine's `TOO_LARGE`, `QUOTA_EXCEEDED` or `UNAVAILABLE`.
+ */
+export async function queueDraft(
+  engine: StorageEngine,
+  draft: Draft,
+  now: number,
+): Promise<MessageId> {
+  const built = buildMessage(draft, { date: now });
+  return withSession(engine, (session) =>
+    session.storeMessage({ meta: outboxMeta(built, draft, now), contents: built.raw }),
+  );
+}
+
+/** Every message in the outbox as an Outbox row, newest first. */
+export async function listOutbox(engine: StorageEngine): Promise<OutboxItem[]> {
+  return withSession(engine, async (session) => {
+    const active = new Set(await session.getActiveMessages());
+    const items: OutboxItem[] = [];
+    for (const id of await session.getAllMessages()) {
+      const meta = await metaOrNull(session, id);
+      if (meta) items.push(toOutboxItem(id, meta, active.has(id)));
+    }
+    return items.sort((a, b) => b.queuedAt - a.queuedAt || (a.id < b.id ? 1 : -1));
+  });
+}
+
+async function metaOrNull(session: StorageSession, id: MessageId): Promise<MessageMeta | null> {
+  try {
+    return await session.getMessageMeta(id);
+  } catch (error) {
+    // Deleted between listing and reading: a flusher just sent it.
+    if (isMailspoolError(error, 'NOT_FOUND')) return null;
+    throw error;
+  }
+}
+
+/** What "retry now" and "cancel" did. */
+export type EditResult = 'done' | 'busy' | 'gone';
+
+/**
+ * Makes a message due now (reviving a failed one): status `queued`, last error cleared, attempts
+ * kept. `'busy'` while a flusher holds it, `'gone'` when it was sent or cancelled meanwhile.
+ */
+export async function retryNow(
+  engine: StorageEngine,
+  id: MessageId,
+  now: number,
+): Promise<EditResult> {
+  return edit(engine, id, async (session, lease, meta) => {
+    // Retry time first: if we stop half-way the message is due early, never stuck.
+    await session.setMessageRetry(id, now, { lease });
+    await session.setMessageMeta(
+      id,
+      withMeta(meta, {
+        [MetaKey.status]: 'queued',
+        [MetaKey.queuedAt]: now,
+        [MetaKey.lastError]: undefined,
+        [MetaKey.lastErrorKind]: undefined,
+        [MetaKey.nextAttemptAt]: undefined,
+        [MetaKey.failedAt]: undefined,
+      }),
+      { lease },
+    );
+    await session.releaseLease(lease);
+  });
+}
+
+/** Deletes a message that no flusher holds. `'busy'` while it is being posted. */
+export async function cancel(engine: StorageEngine, id: MessageId): Promise<EditResult> {
+  return edit(engine, id, async (session, lease) => {
+    await session.deleteMessage(id, { lease });
+  });
+}
+
+async function edit(
+  engine: StorageEngine,
+  id: MessageId,
+  body: (session: StorageSession, lease: Lease, meta: MessageMeta) => Promise<void>,
+): Promise<EditResult> {
+  return withSession(engine, async (session) => {
+    try {
+      const lease = await session.acquireLease(id, EDIT_LEASE_MS);
+      if (!lease) return 'busy';
+      const meta = await session.getMessageMeta(id);
+      await body(session, lease, meta);
+      return 'done';
+    } catch (error) {
+      if (isMailspoolError(error, 'NOT_FOUND')) return 'gone';
+      // Someone locked it between our lease and our write (an administrator's unlock + claim).
+      if (isMailspoolError(error, 'STALE_LEASE')) return 'busy';
+      throw error;
+    }
+  });
+}
+
+/**
+ * Makes due now every message that waits (status `queued` or `retry`, next attempt in the future)
+ * for one of `kinds` of error: `['offline']` when the network comes back, `['config']` after the
+ * settings changed. Resolves to how many were woken; busy ones are skipped.
+ */
+export async function wake(
+  engine: StorageEngine,
+  kinds: readonly ErrorKind[],
+  now: number,
+): Promise<number> {
+  const ids = await withSession(engine, async (session) => {
+    const waiting: MessageId[] = [];
+    for (const id of await session.getAllMessages()) {
+      const meta = await metaOrNull(session, id);
+      if (!meta || statusOf(meta) === 'failed') continue;
+      const next = meta[MetaKey.nextAttemptAt];
+      const kind = meta[MetaKey.lastErrorKind];
+      if (typeof next === 'number' && next > now && kinds.includes(kind as ErrorKind))
+        waiting.push(id);
+    }
+    return waiting;
+  });
+  let woken = 0;
+  for (const id of ids) {
+    const result = await edit(engine, id, async (session, lease, meta) => {
+      await session.setMessageRetry(id, now, { lease });
+      await session.setMessageMeta(id, withMeta(meta, { [MetaKey.nextAttemptAt]: undefined }), {
+        lease,
+      });
+      await session.releaseLease(lease);
+    });
+    if (result === 'done') woken++;
+  }
+  return woken;
+}
+
+/**
+ * When the next flush is needed, from the stored retry times (meta `next_attempt_at`; the engine
+ * has no getter for its own): the earliest due time of an unheld, unleased message, or, while
+ * some message is leased, `now + leaseTtlMs` (to pick it up if its holder vanished). `null` when
+ * nothing waits.
+ */
+export async function nextDueAt(
+  engine: StorageEngine,
+  now: number,
+  leaseTtlMs: number,
+): Promise<number | null> {
+  return withSession(engine, async (session) => {
+    const active = new Set(await session.getActiveMessages());
+    let next: number | null = active.size > 0 ? now + leaseTtlMs : null;
+    for (const id of await session.getAllMessages()) {
+      if (active.has(id)) continue;
+      const meta = await metaOrNull(session, id);
+      const due = meta ? dueAtOf(meta) : null;
+      if (due !== null && (next === null || due < next)) next = due;
+    }
+    return next;
+  });
+}
