@@ -42,6 +42,14 @@ export interface SinkOptions {
   readonly maxBytes?: number;
   /** Called with a line per received message; default console.log. */
   readonly log?: (line: string) => void;
+  /**
+   * Scripts the answer to each RCPT TO (for tests): return a reply to refuse the recipient, or
+   * `undefined` to accept it. `attempt` counts the RCPTs seen for this address, from 1.
+   */
+  readonly onRcpt?: (
+    address: string,
+    attempt: number,
+  ) => { readonly code: number; readonly message: string } | undefined;
 }
 
 export interface Sink {
@@ -63,6 +71,7 @@ export async function startSink(options: SinkOptions = {}): Promise<Sink> {
   const log = options.log ?? ((line: string) => console.log(line));
   const maxBytes = options.maxBytes ?? 30 * 1024 * 1024;
   let seq = 0;
+  const rcptAttempts = new Map<string, number>();
 
   const smtp = new SMTPServer({
     secure: false,
@@ -83,6 +92,16 @@ export async function startSink(options: SinkOptions = {}): Promise<Sink> {
       } else {
         callback(new Error('535 5.7.8 authentication failed'));
       }
+    },
+    onRcptTo(address, _session, callback) {
+      const attempt = (rcptAttempts.get(address.address) ?? 0) + 1;
+      rcptAttempts.set(address.address, attempt);
+      const refusal = options.onRcpt?.(address.address, attempt);
+      if (refusal) {
+        callback(Object.assign(new Error(refusal.message), { responseCode: refusal.code }));
+        return;
+      }
+      callback();
     },
     onData(stream, session, callback) {
       const chunks: Buffer[] = [];
@@ -181,13 +200,17 @@ function serve(
 ): void {
   const url = new URL(req.url ?? '/', 'http://localhost');
   if (req.method === 'GET' && url.pathname === '/api/messages') {
-    return json(res, 200, messages);
+    json(res, 200, messages);
+    return;
   }
   if (req.method === 'DELETE' && url.pathname === '/api/messages') {
-    if (apiToken && req.headers.authorization !== `Bearer ${apiToken}`)
-      return json(res, 401, { error: 'UNAUTHORIZED' });
+    if (apiToken && req.headers.authorization !== `Bearer ${apiToken}`) {
+      json(res, 401, { error: 'UNAUTHORIZED' });
+      return;
+    }
     clear();
-    return json(res, 200, { cleared: true });
+    json(res, 200, { cleared: true });
+    return;
   }
   if (req.method === 'GET' && url.pathname === '/') {
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });

@@ -100,3 +100,31 @@ describe('smtp-sink', () => {
     expect(sink.messages).toHaveLength(0);
   });
 });
+
+describe('smtp-sink scripted recipients', () => {
+  it('refuses recipients as scripted, per attempt, and records only accepted ones', async () => {
+    sink = await startSink({
+      smtpPort: 0,
+      httpPort: 0,
+      log: () => {},
+      onRcpt: (address, attempt) =>
+        address.startsWith('later') && attempt === 1
+          ? { code: 451, message: '4.3.0 try later' }
+          : undefined,
+    });
+    const transport = nodemailer.createTransport({
+      host: '127.0.0.1',
+      port: sink.smtpPort,
+      secure: false,
+      ignoreTLS: true,
+    });
+    const mail = {
+      envelope: { from: 'a@example.com', to: ['later@example.org'] },
+      raw: 'Subject: x\r\n\r\ny\r\n',
+    };
+    await expect(transport.sendMail(mail)).rejects.toThrow(/451|try later/);
+    expect(sink.messages).toHaveLength(0);
+    await transport.sendMail(mail);
+    expect((await sink.waitFor(1, 5000))[0]?.rcptTo).toEqual(['later@example.org']);
+  });
+});

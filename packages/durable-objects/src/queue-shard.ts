@@ -37,6 +37,9 @@ import { answer, type Wire } from './wire.js';
 /** The service binding a shard calls on its alarm when no subclass overrides `onDue`. */
 export const DUE_HOOK_BINDING = 'MAILSPOOL_ON_DUE';
 
+/** The furthest ahead a shard sets its alarm (30 days); later wake-ups are re-armed from there. */
+export const MAX_ALARM_DELAY_MS = 30 * 24 * 60 * 60 * 1000;
+
 /** How many ids a {@link DueEvent} lists at most. */
 export const DUE_EVENT_IDS = 100;
 
@@ -327,8 +330,13 @@ export class QueueShard<Env = unknown> extends DurableObject<Env> {
     this.#armed = next;
     try {
       if (next === null) await this.ctx.storage.deleteAlarm();
-      // A time already past fires at once.
-      else await this.ctx.storage.setAlarm(next - this.clockOffset());
+      // A time already past fires at once. A wake-up further away than MAX_ALARM_DELAY_MS (a
+      // message parked with a retry time at the end of time, say) is set at that horizon
+      // instead: the runtime refuses alarms past 2189, and an early alarm only re-arms itself.
+      else {
+        const horizon = Date.now() + MAX_ALARM_DELAY_MS;
+        await this.ctx.storage.setAlarm(Math.min(next - this.clockOffset(), horizon));
+      }
     } catch (error) {
       // The write is committed; a failed alarm write is retried by the next change or start.
       this.#armed = undefined;

@@ -10,7 +10,7 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from 'c
 import { env } from 'cloudflare:workers';
 import { ManualClock } from '@mailspool/core';
 import { describe, expect, it, vi } from 'vitest';
-import { DurableObjectEngine } from '../src/index.js';
+import { DurableObjectEngine, MAX_ALARM_DELAY_MS } from '../src/index.js';
 import type { Env, HookedShard } from './worker.js';
 
 const { HOOKED, QUEUE } = env as unknown as Env;
@@ -131,6 +131,18 @@ describe('alarms', () => {
       timeout: 10_000,
       interval: 50,
     });
+  });
+
+  // Regression: a retry time beyond 2189 (a message parked "forever") made setAlarm throw.
+  it('a wake-up beyond the alarm horizon is set at the horizon instead of failing', async () => {
+    const { engine, stub } = setup();
+    const s = await engine.connect();
+    const before = Date.now();
+    await s.storeMessage({ meta: {}, contents: 'parked', retryAt: 8.64e15 });
+    const alarm = await stub.testAlarm();
+    expect(alarm).not.toBeNull();
+    expect(alarm!).toBeGreaterThanOrEqual(before + MAX_ALARM_DELAY_MS);
+    expect(alarm!).toBeLessThanOrEqual(Date.now() + MAX_ALARM_DELAY_MS);
   });
 
   it('a lost alarm is set again when the object starts', async () => {

@@ -361,6 +361,8 @@ async function attempt(
     [RelayMetaKey.LAST_ATTEMPT]: now,
   };
   delete next[RelayMetaKey.BOUNCE_ID];
+  if (retryAt !== undefined) next[RelayMetaKey.NEXT_ATTEMPT] = retryAt;
+  else delete next[RelayMetaKey.NEXT_ATTEMPT];
   if (deferred.length > 0) {
     next[RelayMetaKey.LAST_ERROR] = formatDiagnostic(deferred[0]!.diagnostic).slice(
       0,

@@ -15,6 +15,11 @@ export const RelayMetaKey = {
   /** `string`: the latest temporary failure, as `code status text` (for operators and logs). */
   LAST_ERROR: 'last_error',
   /**
+   * `number`: epoch ms of the next attempt, mirroring the retry time the relay set (the contract
+   * has no getter for it); absent when no retry is scheduled. For operators and status pages.
+   */
+  NEXT_ATTEMPT: 'next_attempt',
+  /**
    * `string`: the id of the DSN that the latest committed attempt created. Set in the same fenced
    * write that records the failed recipients; whoever holds the message next makes sure that DSN
    * is complete before doing anything else (see README, "Bounces without loss or duplicates").
@@ -33,6 +38,7 @@ export interface RelayState {
   readonly bounceId: string | undefined;
   readonly lastAttempt: number | undefined;
   readonly lastError: string | undefined;
+  readonly nextAttempt: number | undefined;
 }
 
 function corrupt(key: string): MailspoolError {
@@ -59,12 +65,16 @@ export function readRelayState(meta: MessageMeta): RelayState {
     throw corrupt(RelayMetaKey.LAST_ATTEMPT);
   if (lastError !== undefined && typeof lastError !== 'string')
     throw corrupt(RelayMetaKey.LAST_ERROR);
+  const nextAttempt = meta[RelayMetaKey.NEXT_ATTEMPT];
+  if (nextAttempt !== undefined && typeof nextAttempt !== 'number')
+    throw corrupt(RelayMetaKey.NEXT_ATTEMPT);
   return {
     delivered: stringList(meta, RelayMetaKey.DELIVERED),
     failed: stringList(meta, RelayMetaKey.FAILED),
     bounceId,
     lastAttempt,
     lastError,
+    nextAttempt,
   };
 }
 

@@ -103,6 +103,7 @@ describe('outcomes', () => {
       attempts: 1,
       last_attempt: T0,
       last_error: '451 4.2.1 Mailbox busy',
+      next_attempt: T0 + 300_000,
       delivered: [],
       failed: [],
     });

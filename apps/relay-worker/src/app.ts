@@ -1,0 +1,266 @@
+/**
+ * The relay Worker's HTTP surface (docs/relay-api.md): submission (tenant tokens), admin (admin
+ * token) and the status page. Handlers throw `ApiError`s; `handle` turns every failure into a
+ * JSON error with a stable code, so no request ends in an unhandled exception.
+ */
+import { isMailspoolError, type MessageId, type StorageSession, toMeta } from '@mailspool/core';
+import { type RelayConfig, type RelayEnv, readConfig } from './config.js';
+import { authenticateAdmin, authenticateTenant } from './http/auth.js';
+import { readJson } from './http/body.js';
+import { corsHeaders, preflight, withCors } from './http/cors.js';
+import { ApiError, errorResponse, json } from './http/errors.js';
+import { describeMessage, flush, hold, listMessages, type MessageState, release } from './queue.js';
+import { renderStatus } from './status-page.js';
+import { fingerprint, idempotencyKeyOf, parseSubmission } from './submission.js';
+import { tenantEngine } from './tenants.js';
+
+const LIST_LIMIT = 200;
+const STATES = new Set(['all', 'queued', 'deferred', 'sending', 'held']);
+
+interface Context {
+  readonly request: Request;
+  readonly env: RelayEnv;
+  readonly config: RelayConfig;
+  readonly url: URL;
+}
+
+/** Handles one request; never throws. */
+export async function handle(request: Request, env: RelayEnv): Promise<Response> {
+  const url = new URL(request.url);
+  let config: RelayConfig;
+  try {
+    config = readConfig(env);
+  } catch (error) {
+    console.error('mailspool: bad configuration', error);
+    return errorResponse(new ApiError('UNAVAILABLE', 'the relay is misconfigured; see its logs'));
+  }
+  const isApi = url.pathname.startsWith('/v1/');
+  if (isApi && request.method === 'OPTIONS') return preflight(request, config.allowedOrigins);
+  const cors = isApi ? corsHeaders(request, config.allowedOrigins) : {};
+  try {
+    return withCors(await route({ request, env, config, url }), cors);
+  } catch (error) {
+    return withCors(errorResponse(toApiError(error)), cors);
+  }
+}
+
+function toApiError(error: unknown): ApiError {
+  if (error instanceof ApiError) return error;
+  if (isMailspoolError(error, 'NOT_FOUND')) return new ApiError('NOT_FOUND', 'no such message');
+  if (isMailspoolError(error, 'TOO_LARGE')) return new ApiError('TOO_LARGE', error.message);
+  if (isMailspoolError(error, 'UNAVAILABLE') || isMailspoolError(error, 'QUOTA_EXCEEDED')) {
+    return new ApiError('UNAVAILABLE', 'the queue is unavailable; retry later', {
+      'retry-after': '5',
+    });
+  }
+  console.error('mailspool: unexpected error', error);
+  return new ApiError('INTERNAL', 'unexpected error; see the relay logs');
+}
+
+async function route(ctx: Context): Promise<Response> {
+  const { request, url } = ctx;
+  const path = url.pathname.replace(/\/+$/, '') || '/';
+  const parts = path.split('/').slice(1);
+  const method = request.method;
+
+  if (path === '/')
+    return json({ service: 'mailspool relay', api: '/v1/messages', status: '/status' });
+  if (path === '/v1/messages') {
+    if (method !== 'POST') throw notAllowed('POST');
+    return submit(ctx);
+  }
+  if (parts[0] === 'v1' && parts[1] === 'messages' && parts.length === 3) {
+    if (method !== 'GET') throw notAllowed('GET');
+    const tenant = await authenticateTenant(request, ctx.config.tenants);
+    return withSession(ctx, tenant, async (session) =>
+      json(await describeOrThrow(session, parts[2]!)),
+    );
+  }
+  if (path === '/status') {
+    if (method !== 'GET') throw notAllowed('GET');
+    await authenticateAdmin(request, ctx.config.adminToken, true);
+    return statusPage(ctx);
+  }
+  if (parts[0] === 'admin') {
+    await authenticateAdmin(request, ctx.config.adminToken);
+    return admin(ctx, parts.slice(1), method);
+  }
+  throw new ApiError('NOT_FOUND', `no route for ${method} ${path}`);
+}
+
+function notAllowed(allowed: string): ApiError {
+  return new ApiError('METHOD_NOT_ALLOWED', `use ${allowed}`, { allow: allowed });
+}
+
+async function withSession<T>(
+  ctx: Context,
+  tenant: string,
+  body: (session: StorageSession) => Promise<T>,
+): Promise<T> {
+  const session = await tenantEngine(ctx.env, ctx.config, tenant).connect();
+  try {
+    return await body(session);
+  } finally {
+    await session.close();
+  }
+}
+
+async function submit(ctx: Context): Promise<Response> {
+  const { request, config } = ctx;
+  const tenant = await authenticateTenant(request, config.tenants);
+  const key = idempotencyKeyOf(request);
+  const submission = parseSubmission(
+    await readJson(request, config.maxBodyBytes),
+    config.maxRecipients,
+  );
+  const meta = toMeta({
+    sender: submission.from,
+    recipients: submission.to,
+    timestamp: Date.now(),
+    attempts: 0,
+    client: {
+      protocol: 'HTTPS',
+      ip: request.headers.get('cf-connecting-ip') ?? '',
+      authInfo: tenant,
+    },
+  });
+  const session = await tenantEngine(ctx.env, config, tenant).connect();
+  try {
+    if (key === undefined) {
+      const id = await session.storeMessage({ meta, contents: submission.contents });
+      return json({ id, duplicate: false }, 202);
+    }
+    const print = await fingerprint(submission);
+    const stored = await session.storeMessageOnce(key, print, {
+      meta,
+      contents: submission.contents,
+    });
+    if (stored.duplicate && stored.fingerprint !== print) {
+      throw new ApiError(
+        'IDEMPOTENCY_CONFLICT',
+        'this Idempotency-Key was used with a different request',
+      );
+    }
+    return json({ id: stored.id, duplicate: stored.duplicate }, stored.duplicate ? 200 : 202);
+  } finally {
+    await session.close();
+  }
+}
+
+async function describeOrThrow(session: StorageSession, id: string) {
+  if (!/^[A-Za-z0-9._~-]{1,128}$/.test(id)) throw new ApiError('NOT_FOUND', 'no such message');
+  const [active, deferred] = await Promise.all([
+    session.getActiveMessages(),
+    session.getDeferredMessages(),
+  ]);
+  const view = await describeMessage(
+    session,
+    id as MessageId,
+    new Set(active),
+    new Set(deferred),
+    Date.now(),
+  );
+  if (!view) throw new ApiError('NOT_FOUND', 'no such message');
+  return view;
+}
+
+function knownTenant(ctx: Context, tenant: string | undefined): string {
+  if (!tenant || !ctx.config.tenants.has(tenant)) throw new ApiError('NOT_FOUND', 'no such tenant');
+  return tenant;
+}
+
+async function admin(ctx: Context, parts: string[], method: string): Promise<Response> {
+  const now = Date.now();
+  if (parts.length === 1 && parts[0] === 'stats') {
+    if (method !== 'GET') throw notAllowed('GET');
+    const tenants = await allTenantStats(ctx);
+    return json({ tenants, total: sumStats(tenants.map((t) => t.stats)) });
+  }
+  if (parts.length === 1 && parts[0] === 'flush') {
+    if (method !== 'POST') throw notAllowed('POST');
+    let flushed = 0;
+    for (const tenant of ctx.config.tenants.keys())
+      flushed += await withSession(ctx, tenant, (s) => flush(s, now));
+    return json({ flushed });
+  }
+  if (parts[0] !== 'tenants') throw new ApiError('NOT_FOUND', 'no such admin route');
+  const tenant = knownTenant(ctx, parts[1]);
+  const rest = parts.slice(2);
+  if (rest.length === 1 && rest[0] === 'flush') {
+    if (method !== 'POST') throw notAllowed('POST');
+    return json({ flushed: await withSession(ctx, tenant, (s) => flush(s, now)) });
+  }
+  if (rest[0] !== 'messages') throw new ApiError('NOT_FOUND', 'no such admin route');
+  if (rest.length === 1) {
+    if (method !== 'GET') throw notAllowed('GET');
+    const state = ctx.url.searchParams.get('state') ?? 'all';
+    if (!STATES.has(state))
+      throw new ApiError('INVALID_REQUEST', `state must be one of ${[...STATES].join(', ')}`);
+    return json(
+      await withSession(ctx, tenant, (s) =>
+        listMessages(s, state as 'all' | MessageState, LIST_LIMIT, now),
+      ),
+    );
+  }
+  const id = rest[1]!;
+  if (rest.length === 2) {
+    if (method === 'GET')
+      return json(await withSession(ctx, tenant, (s) => describeOrThrow(s, id)));
+    if (method === 'DELETE') {
+      await withSession(ctx, tenant, async (s) => {
+        await describeOrThrow(s, id);
+        await s.deleteMessage(id);
+      });
+      return json({ deleted: id });
+    }
+    throw notAllowed('GET, DELETE');
+  }
+  if (rest.length === 3 && (rest[2] === 'hold' || rest[2] === 'release')) {
+    if (method !== 'POST') throw notAllowed('POST');
+    const view = await withSession(ctx, tenant, async (s) => {
+      await describeOrThrow(s, id);
+      if (rest[2] === 'hold') await hold(s, id);
+      else await release(s, id, now);
+      return describeOrThrow(s, id);
+    });
+    return json(view);
+  }
+  throw new ApiError('NOT_FOUND', 'no such admin route');
+}
+
+async function allTenantStats(ctx: Context) {
+  return Promise.all(
+    [...ctx.config.tenants.keys()].map(async (tenant) => ({
+      tenant,
+      stats: await withSession(ctx, tenant, (s) => s.stats()),
+    })),
+  );
+}
+
+function sumStats(
+  all: readonly { total: number; active: number; deferred: number; due: number }[],
+) {
+  return all.reduce(
+    (sum, s) => ({
+      total: sum.total + s.total,
+      active: sum.active + s.active,
+      deferred: sum.deferred + s.deferred,
+      due: sum.due + s.due,
+    }),
+    { total: 0, active: 0, deferred: 0, due: 0 },
+  );
+}
+
+async function statusPage(ctx: Context): Promise<Response> {
+  const tenants = await allTenantStats(ctx);
+  const sample = [];
+  for (const tenant of ctx.config.tenants.keys()) {
+    const { messages } = await withSession(ctx, tenant, (s) =>
+      listMessages(s, 'all', LIST_LIMIT, Date.now()),
+    );
+    sample.push(...messages.map((m) => ({ ...m, tenant })));
+  }
+  return new Response(renderStatus({ now: Date.now(), tenants, sample }), {
+    headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' },
+  });
+}

@@ -1,0 +1,87 @@
+/** The Worker's configuration, read once from its environment (vars in wrangler.jsonc, secrets). */
+import { parseTenantTokens } from './http/auth.js';
+import { parseOrigins } from './http/cors.js';
+
+/** What the Worker's environment holds (see wrangler.jsonc and README.md). */
+export interface RelayEnv {
+  readonly QUEUE_SHARD: DurableObjectNamespace;
+  /** Shards per tenant. */
+  readonly SHARDS?: string;
+  readonly MAX_BODY_BYTES?: string;
+  readonly MAX_RECIPIENTS?: string;
+  readonly ALLOWED_ORIGINS?: string;
+  readonly SMARTHOST_HOST?: string;
+  readonly SMARTHOST_PORT?: string;
+  /** `starttls` (default), `on` (implicit TLS) or `off` (plain; local use). */
+  readonly SMARTHOST_TLS?: string;
+  readonly SMARTHOST_USER?: string;
+  readonly SMARTHOST_PASS?: string;
+  /** Our name in EHLO and in DSNs. */
+  readonly HOSTNAME?: string;
+  /** Secret: JSON object of tenant id → bearer token. */
+  readonly TENANT_TOKENS?: string;
+  /** Secret: the admin API's bearer token. */
+  readonly ADMIN_TOKEN?: string;
+}
+
+export interface RelayConfig {
+  readonly shards: number;
+  readonly maxBodyBytes: number;
+  readonly maxRecipients: number;
+  readonly allowedOrigins: ReadonlySet<string>;
+  readonly tenants: ReadonlyMap<string, string>;
+  readonly adminToken: string | undefined;
+  readonly hostname: string;
+  readonly smarthost: {
+    readonly host: string;
+    readonly port: number;
+    readonly tls: 'on' | 'starttls' | 'off';
+    readonly auth: { readonly user: string; readonly pass: string } | undefined;
+  };
+}
+
+function integer(
+  raw: string | undefined,
+  fallback: number,
+  name: string,
+  min: number,
+  max: number,
+): number {
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new Error(`${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+  }
+  return value;
+}
+
+/** Parses and checks the environment; throws a plain Error naming the bad setting. */
+export function readConfig(env: RelayEnv): RelayConfig {
+  const tls = env.SMARTHOST_TLS ?? 'starttls';
+  if (tls !== 'on' && tls !== 'starttls' && tls !== 'off')
+    throw new Error('SMARTHOST_TLS must be on, starttls or off');
+  return {
+    shards: integer(env.SHARDS, 4, 'SHARDS', 1, 256),
+    maxBodyBytes: integer(
+      env.MAX_BODY_BYTES,
+      14 * 1024 * 1024,
+      'MAX_BODY_BYTES',
+      1024,
+      32 * 1024 * 1024,
+    ),
+    maxRecipients: integer(env.MAX_RECIPIENTS, 100, 'MAX_RECIPIENTS', 1, 1000),
+    allowedOrigins: parseOrigins(env.ALLOWED_ORIGINS),
+    tenants: parseTenantTokens(env.TENANT_TOKENS),
+    adminToken: env.ADMIN_TOKEN,
+    hostname: env.HOSTNAME || 'localhost',
+    smarthost: {
+      host: env.SMARTHOST_HOST || '127.0.0.1',
+      port: integer(env.SMARTHOST_PORT, tls === 'on' ? 465 : 587, 'SMARTHOST_PORT', 1, 65535),
+      tls,
+      auth:
+        env.SMARTHOST_USER && env.SMARTHOST_PASS
+          ? { user: env.SMARTHOST_USER, pass: env.SMARTHOST_PASS }
+          : undefined,
+    },
+  };
+}

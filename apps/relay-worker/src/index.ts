@@ -1,0 +1,14 @@
+/**
+ * The mailspool relay Worker: accepts mail over HTTP (docs/relay-api.md), queues it in Durable
+ * Object shards per tenant, and delivers it over SMTP when the shards' alarms say it is due.
+ */
+import { handle } from './app.js';
+import type { RelayEnv } from './config.js';
+
+export { RelayShard } from './delivery.js';
+
+export default {
+  fetch(request: Request, env: RelayEnv): Promise<Response> {
+    return handle(request, env);
+  },
+} satisfies ExportedHandler<RelayEnv>;

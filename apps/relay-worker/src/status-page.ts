@@ -1,0 +1,71 @@
+/** The status page: the queue at a glance for an operator (counts, oldest message, recent failures). */
+import type { QueueStats } from '@mailspool/core';
+import type { MessageView } from './queue.js';
+
+export interface StatusData {
+  readonly now: number;
+  readonly tenants: readonly { readonly tenant: string; readonly stats: QueueStats }[];
+  /** Messages looked at for the age and failure columns (bounded per tenant). */
+  readonly sample: readonly (MessageView & { readonly tenant: string })[];
+}
+
+const esc = (text: string) =>
+  text.replace(
+    /[&<>"']/g,
+    (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[ch]!,
+  );
+
+function age(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 90) return `${s} s`;
+  if (s < 5400) return `${Math.round(s / 60)} min`;
+  if (s < 172_800) return `${Math.round(s / 3600)} h`;
+  return `${Math.round(s / 86_400)} d`;
+}
+
+/** Renders the page; every value from the queue is escaped. */
+export function renderStatus(data: StatusData): string {
+  const total = data.tenants.reduce(
+    (sum, { stats }) => ({
+      total: sum.total + stats.total,
+      active: sum.active + stats.active,
+      deferred: sum.deferred + stats.deferred,
+      due: sum.due + stats.due,
+    }),
+    { total: 0, active: 0, deferred: 0, due: 0 },
+  );
+  const oldest = data.sample.reduce<number | null>(
+    (min, m) => (min === null || m.receivedAt < min ? m.receivedAt : min),
+    null,
+  );
+  const failures = data.sample
+    .filter((m) => m.lastError)
+    .sort((a, b) => (b.lastAttemptAt ?? 0) - (a.lastAttemptAt ?? 0))
+    .slice(0, 20);
+  const held = data.sample.filter((m) => m.state === 'held').length;
+  const card = (label: string, value: string, testid: string) =>
+    `<div class="card"><div class="value" data-testid="${testid}">${value}</div><div class="label">${label}</div></div>`;
+  const tenantRows = data.tenants
+    .map(
+      ({ tenant, stats }) =>
+        `<tr><td>${esc(tenant)}</td><td>${stats.total}</td><td>${stats.due}</td><td>${stats.active}</td><td>${stats.deferred}</td></tr>`,
+    )
+    .join('');
+  const failureRows = failures
+    .map(
+      (m) =>
+        `<tr><td>${esc(m.tenant)}</td><td><code>${esc(m.id)}</code></td><td>${m.attempts}</td><td>${m.lastAttemptAt ? age(data.now - m.lastAttemptAt) : ''} ago</td><td>${esc(m.lastError ?? '')}</td><td>${m.nextAttemptAt ? `in ${age(m.nextAttemptAt - data.now)}` : m.state}</td></tr>`,
+    )
+    .join('');
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>mailspool relay status</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"><meta http-equiv="refresh" content="10">
+<style>body{font:14px system-ui,sans-serif;margin:2rem;color:#1d232a;background:#f7f8fa}h1{font-size:1.4rem}
+.cards{display:flex;gap:1rem;flex-wrap:wrap}.card{background:#fff;border:1px solid #dde1e6;border-radius:8px;padding:1rem 1.4rem;min-width:8rem}
+.value{font-size:1.8rem;font-weight:600}.label{color:#5c6670}table{border-collapse:collapse;width:100%;background:#fff;margin-top:.5rem}
+td,th{border-bottom:1px solid #e6e9ed;padding:.45rem .6rem;text-align:left;vertical-align:top}th{background:#eef1f4}code{font-size:12px}</style></head>
+<body><h1>mailspool relay — queue status</h1>
+<div class="cards">${card('messages', String(total.total), 'total')}${card('due now', String(total.due), 'due')}${card('sending', String(total.active), 'active')}${card('waiting to retry', String(total.deferred), 'deferred')}${card('held', String(held), 'held')}${card('oldest message', oldest === null ? '—' : age(data.now - oldest), 'oldest')}</div>
+<h2>Tenants</h2><table><thead><tr><th>tenant</th><th>messages</th><th>due</th><th>sending</th><th>waiting</th></tr></thead><tbody>${tenantRows || '<tr><td colspan="5">no tenants configured</td></tr>'}</tbody></table>
+<h2>Recent failures</h2><table><thead><tr><th>tenant</th><th>message</th><th>attempts</th><th>last attempt</th><th>error</th><th>next</th></tr></thead><tbody data-testid="failures">${failureRows || '<tr><td colspan="6">none</td></tr>'}</tbody></table>
+<p>Generated ${esc(new Date(data.now).toISOString())}; ages and failures from up to 200 messages per tenant.</p></body></html>`;
+}

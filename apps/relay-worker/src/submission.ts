@@ -1,0 +1,80 @@
+/** Validation of a submitted message (`POST /v1/messages`): every field, every address, every size. */
+import { addressProblem } from '@mailspool/relay';
+import { ApiError } from './http/errors.js';
+
+export interface Submission {
+  readonly from: string;
+  readonly to: readonly string[];
+  readonly contents: Uint8Array;
+}
+
+/** `Idempotency-Key` syntax: the same as a message id, so it can be stored and logged safely. */
+const IDEMPOTENCY_KEY = /^[A-Za-z0-9._~-]{1,128}$/;
+
+/** The request's `Idempotency-Key`, validated; `undefined` when absent. */
+export function idempotencyKeyOf(request: Request): string | undefined {
+  const key = request.headers.get('idempotency-key');
+  if (key === null) return undefined;
+  if (!IDEMPOTENCY_KEY.test(key)) {
+    throw new ApiError(
+      'INVALID_REQUEST',
+      'Idempotency-Key must be 1-128 characters of [A-Za-z0-9._~-]',
+    );
+  }
+  return key;
+}
+
+/** Checks the parsed JSON body and decodes the message; throws `ApiError`s with stable codes. */
+export function parseSubmission(body: unknown, maxRecipients: number): Submission {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new ApiError('INVALID_REQUEST', 'the body must be a JSON object { from, to, raw }');
+  }
+  const { from, to, raw } = body as Record<string, unknown>;
+  if (typeof from !== 'string')
+    throw new ApiError('INVALID_REQUEST', '"from" must be a string ("" for the null reverse-path)');
+  if (!Array.isArray(to) || to.length === 0)
+    throw new ApiError('INVALID_REQUEST', '"to" must be a non-empty array of addresses');
+  if (to.length > maxRecipients) {
+    throw new ApiError(
+      'TOO_MANY_RECIPIENTS',
+      `${to.length} recipients; the limit is ${maxRecipients}`,
+    );
+  }
+  if (typeof raw !== 'string' || raw.length === 0)
+    throw new ApiError('INVALID_REQUEST', '"raw" must be the message as base64');
+
+  const senderProblem = addressProblem(from, 'sender');
+  if (senderProblem) throw new ApiError('INVALID_ADDRESS', `"from" ${senderProblem}`);
+  const seen = new Set<string>();
+  for (const [index, address] of to.entries()) {
+    const problem = addressProblem(address, 'recipient');
+    if (problem) throw new ApiError('INVALID_ADDRESS', `"to"[${index}] ${problem}`);
+    seen.add((address as string).toLowerCase());
+  }
+  if (seen.size !== to.length) throw new ApiError('INVALID_REQUEST', '"to" lists an address twice');
+
+  return { from, to: to as string[], contents: decodeBase64(raw) };
+}
+
+function decodeBase64(text: string): Uint8Array {
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4 !== 0) {
+    throw new ApiError('INVALID_REQUEST', '"raw" is not valid base64');
+  }
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
+
+/**
+ * A fingerprint of the request, kept with its Idempotency-Key so that the same key with a
+ * different request is refused (409) rather than silently answered with the first message.
+ */
+export async function fingerprint(submission: Submission): Promise<string> {
+  const head = new TextEncoder().encode(`${submission.from}\n${submission.to.join(',')}\n`);
+  const all = new Uint8Array(head.byteLength + submission.contents.byteLength);
+  all.set(head);
+  all.set(submission.contents, head.byteLength);
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', all));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
+}

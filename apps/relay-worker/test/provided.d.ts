@@ -1,0 +1,11 @@
+// What vitest.config.ts provides to the tests (read with `inject()`).
+declare module 'vitest' {
+  export interface ProvidedContext {
+    smtpPort: number;
+    sinkHttpPort: number;
+    tenantTokens: Record<string, string>;
+    adminToken: string;
+  }
+}
+
+export {};

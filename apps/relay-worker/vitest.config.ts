@@ -1,0 +1,56 @@
+import { createServer } from 'node:net';
+import { cloudflareTest } from '@cloudflare/vitest-plugin';
+import { defineConfig } from 'vitest/config';
+
+/** A free port on 127.0.0.1 (the SMTP sink must listen where the Worker's config points). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+const smtpPort = await freePort();
+const sinkHttpPort = await freePort();
+
+export const TENANT_TOKENS = {
+  acme: 'acme-token-0123456789abcdef',
+  globex: 'globex-token-0123456789abcdef',
+};
+export const ADMIN_TOKEN = 'admin-token-0123456789abcdef';
+
+// The Worker runs inside workerd with its real wrangler.jsonc; only the environment differs:
+// the smarthost is the smtp-sink that test/global-setup.ts starts on 127.0.0.1.
+export default defineConfig({
+  plugins: [
+    cloudflareTest({
+      wrangler: { configPath: './wrangler.jsonc' },
+      miniflare: {
+        bindings: {
+          SHARDS: '2',
+          SMARTHOST_HOST: '127.0.0.1',
+          SMARTHOST_PORT: String(smtpPort),
+          SMARTHOST_TLS: 'off',
+          MAX_BODY_BYTES: '65536',
+          MAX_RECIPIENTS: '5',
+          ALLOWED_ORIGINS: 'https://mail.example.com',
+          TENANT_TOKENS: JSON.stringify(TENANT_TOKENS),
+          ADMIN_TOKEN,
+        },
+      },
+    }),
+  ],
+  resolve: { conditions: ['source', 'workerd', 'worker', 'module', 'browser'] },
+  ssr: { resolve: { conditions: ['source', 'workerd', 'worker', 'module', 'browser'] } },
+  test: {
+    include: ['test/workers/*.test.ts'],
+    globalSetup: ['test/global-setup.ts'],
+    provide: { smtpPort, sinkHttpPort, tenantTokens: TENANT_TOKENS, adminToken: ADMIN_TOKEN },
+    fileParallelism: false,
+    reporters: ['default', ['json', { outputFile: 'test-results/test.json' }]],
+  },
+});
