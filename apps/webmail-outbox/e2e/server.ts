@@ -65,6 +65,8 @@ export interface ServeOptions {
   readonly config?: (origin: string) => unknown;
   /** Answer `POST /v1/messages` like the relay Worker, accepting this bearer token. */
   readonly relayToken?: string;
+  /** Port on 127.0.0.1; default: a free one. */
+  readonly port?: number;
 }
 
 /** Serves dist/ on 127.0.0.1 on a free port. */
@@ -107,7 +109,7 @@ export async function servePage(options: ServeOptions = {}): Promise<PageServer>
   const server: Server = createServer((request, response) => {
     handle(request, response).catch((error) => send(response, 500, String(error)));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
   origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
     origin,

@@ -127,7 +127,8 @@ export type FlusherEvent =
 /** Counts of one {@link Flusher.flush} call. */
 export interface FlushReport {
   /** `unconfigured` when no relay is configured: nothing was claimed. */
-  readonly skipped: 'unconfigured' | null;
+  /** `offline`: the runtime says it is offline and no probe was due (see `offlineRetryMs`). */
+  readonly skipped: 'unconfigured' | 'offline' | null;
   readonly claimed: number;
   readonly outcomes: Readonly<Record<Outcome, number>>;
 }
@@ -164,6 +165,9 @@ export class Flusher {
   readonly #o: typeof DEFAULTS;
   #running: Promise<FlushReport> | undefined;
   #again = false;
+  /** While offline, the time from which one pass may probe the network anyway. */
+  #nextOfflineProbe: number;
+  #probeTimer: unknown;
 
   /** Throws `TypeError` for a bad option. */
   constructor(options: FlusherOptions) {
@@ -194,6 +198,7 @@ export class Flusher {
     for (const [key, value] of Object.entries(this.#o)) {
       if (!Number.isFinite(value) || value <= 0) throw new TypeError(`${key} must be > 0`);
     }
+    this.#nextOfflineProbe = this.#clock.now() + this.#o.offlineRetryMs;
   }
 
   /** The lease duration in ms (the scheduler re-checks stuck leases after it). */
@@ -239,6 +244,18 @@ export class Flusher {
     const outcomes = emptyOutcomes();
     const config = this.#config();
     if (!config) return { skipped: 'unconfigured', claimed: 0, outcomes };
+    // While the runtime says it is offline, a post can only fail, and leasing messages for it
+    // would show them as "sending" (until the lease expires) to a tab reloaded meanwhile. So
+    // offline passes claim nothing, except one probe per `offlineRetryMs`, for runtimes that say
+    // offline wrongly (Chromium in a loopback-only network namespace does).
+    if (!this.#isOnline()) {
+      const now = this.#clock.now();
+      if (now < this.#nextOfflineProbe) {
+        this.#armOfflineProbe(this.#nextOfflineProbe - now);
+        return { skipped: 'offline', claimed: 0, outcomes };
+      }
+      this.#nextOfflineProbe = now + this.#o.offlineRetryMs;
+    }
     let claimed = 0;
     const session = await this.#engine.connect();
     try {
@@ -257,6 +274,17 @@ export class Flusher {
       await session.close();
     }
     return { skipped: null, claimed, outcomes };
+  }
+
+  /** Runs one pass after `ms` (once; later calls while it is armed change nothing). */
+  #armOfflineProbe(ms: number): void {
+    if (this.#probeTimer !== undefined) return;
+    this.#probeTimer = this.#timers.setTimeout(() => {
+      this.#probeTimer = undefined;
+      this.flush().catch(() => {
+        // The engine was unavailable: the next trigger (online, a change, a timer) tries again.
+      });
+    }, ms);
   }
 
   async #deliver(session: StorageSession, lease: Lease, config: RelayConfig): Promise<Outcome> {

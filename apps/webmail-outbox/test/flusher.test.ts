@@ -348,6 +348,12 @@ describe('Flusher', () => {
     let online = false;
     const { flusher } = makeFlusher(env, relay, { isOnline: () => online });
 
+    // Offline, passes claim nothing (so nothing shows as "sending") until a probe is due…
+    expect(await flusher.flush()).toMatchObject({ skipped: 'offline', claimed: 0 });
+    expect(relay.requests).toHaveLength(0);
+    expect((await listOutbox(env.engine))[0]).toMatchObject({ state: 'queued', attempts: 0 });
+    // …then one probe tries the network anyway (for runtimes that say offline wrongly).
+    env.clock.advance(30_000);
     expect((await flusher.flush()).outcomes.offline).toBe(1);
     const item = (await listOutbox(env.engine))[0]!;
     expect(item).toMatchObject({ state: 'queued', attempts: 0, lastErrorKind: 'offline' });
