@@ -11,5 +11,6 @@ export default defineConfig({
     include: ['test/*.test.ts'],
     // Files share one workerd process on a 2-core machine: run them one at a time.
     fileParallelism: false,
+    reporters: ['default', ['json', { outputFile: 'test-results/test.json' }]],
   },
 });

@@ -5,5 +5,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   resolve: { conditions: ['source', 'module', 'browser', 'development|production'] },
   ssr: { resolve: { conditions: ['source', 'module', 'node', 'development|production'] } },
-  test: { include: ['test/*.test.ts'] },
+  test: {
+    include: ['test/*.test.ts'],
+    reporters: ['default', ['json', { outputFile: 'test-results/test.json' }]],
+  },
 });

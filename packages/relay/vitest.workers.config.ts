@@ -22,5 +22,6 @@ export default defineConfig({
   test: {
     include: ['test/workers/**/*.test.ts'],
     globalSetup: ['test/global-setup.ts'],
+    reporters: ['default', ['json', { outputFile: 'test-results/workers.json' }]],
   },
 });
