@@ -115,6 +115,52 @@ describe('webmail outbox → relay Worker → SMTP', () => {
     await context.close();
   });
 
+  it('Background Sync: with every tab of the page gone, the service worker delivers the queued mail once', async () => {
+    const { context, outbox } = await openOutbox();
+    await context.setOffline(true);
+    const tag = crypto.randomUUID().slice(0, 8);
+    const subjects = [`From the service worker 1 ${tag}`, `From the service worker 2 ${tag}`];
+    for (const [i, subject] of subjects.entries())
+      await outbox.compose({ to: `frank${i}@example.org`, subject, body: 'z' });
+    expect((await outbox.outbox()).map((r) => r.state)).toEqual(['queued', 'queued']);
+
+    // The page goes away (its flusher with it); only the service worker is left for the origin.
+    const cdp = await context.newCDPSession(outbox.page);
+    const registrations: { registrationId: string; scopeURL: string; isDeleted: boolean }[] = [];
+    cdp.on(
+      'ServiceWorker.workerRegistrationUpdated',
+      (event: { registrations: typeof registrations }) => {
+        registrations.push(...event.registrations);
+      },
+    );
+    await cdp.send('ServiceWorker.enable');
+    await outbox.page.goto('about:blank');
+    await context.setOffline(false);
+    const registration = await expect
+      .poll(() => registrations.find((r) => r.scopeURL === stack.pageUrl && !r.isDeleted), {
+        timeout: 10_000,
+      })
+      .toBeDefined()
+      .then(() => registrations.find((r) => r.scopeURL === stack.pageUrl && !r.isDeleted)!);
+    // What the browser does when connectivity returns: fire the `sync` event the page registered.
+    await cdp.send('ServiceWorker.dispatchSyncEvent', {
+      origin: new URL(stack.pageUrl).origin,
+      registrationId: registration.registrationId,
+      tag: 'mailspool-flush',
+      lastChance: false,
+    });
+    await expect
+      .poll(() => subjects.map(copies), { timeout: 60_000, interval: 250 })
+      .toEqual([1, 1]);
+    // Back on the page: both are in Sent, none left in the Outbox.
+    await outbox.open(stack.pageUrl);
+    await expect.poll(() => outbox.outboxRows().count(), { timeout: 20_000 }).toBe(0);
+    const sent = (await outbox.sent()).map((r) => r.subject);
+    for (const subject of subjects) expect(sent).toContain(subject);
+    expect(subjects.map(copies)).toEqual([1, 1]);
+    await context.close();
+  });
+
   it('relay Worker down during the flush: retries with backoff, and every mail arrives once after it is back', async () => {
     const { context, outbox } = await openOutbox();
     await stack.stopRelay();
