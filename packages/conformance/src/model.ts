@@ -31,6 +31,14 @@ export type Op =
   | { kind: 'retry'; session: number; target: number; offset: number; lease: number | null }
   | { kind: 'delete'; session: number; target: number; lease: number | null }
   | { kind: 'deleteMany'; session: number; leases: number[] }
+  | {
+      kind: 'commit';
+      session: number;
+      lease: number;
+      mode: 'delete' | 'retry' | 'keep';
+      offset: number;
+      store: boolean;
+    }
   | { kind: 'claimDue'; session: number; limit: number; ttl: number }
   | { kind: 'advance'; ms: number }
   | { kind: 'read'; session: number; target: number }
@@ -130,6 +138,17 @@ export function opArbitrary(sessions: number): fc.Arbitrary<Op> {
         kind: fc.constant('deleteMany' as const),
         session,
         leases: fc.uniqueArray(leaseIndex, { maxLength: 4 }),
+      }),
+    },
+    {
+      weight: 2,
+      arbitrary: fc.record({
+        kind: fc.constant('commit' as const),
+        session,
+        lease: leaseIndex,
+        mode: fc.constantFrom('delete' as const, 'retry' as const, 'keep' as const),
+        offset: fc.integer({ min: -50, max: 300 }),
+        store: fc.boolean(),
       }),
     },
     {

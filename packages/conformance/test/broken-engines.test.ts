@@ -169,6 +169,25 @@ const brokenEngines: BrokenEngine[] = [
     caughtBy: ['a batch with one bad message stores none'],
   },
   {
+    defect: 'a commitAttempt that stores its new messages before checking the lease (not atomic)',
+    options: broken((s) => ({
+      commitAttempt: async (lease, outcome) => {
+        const ids = await s.storeMessages(outcome.store ?? []);
+        await s.commitAttempt(lease, { ...outcome, store: [] });
+        return ids;
+      },
+    })),
+    caughtBy: ['commitAttempt with a stale lease rejects STALE_LEASE', MODEL],
+  },
+  {
+    defect: 'a commitAttempt that keeps the lock when it should drop it',
+    options: broken((s) => ({
+      commitAttempt: (lease, outcome) =>
+        s.commitAttempt(lease, outcome.delete ? outcome : { ...outcome, keepLease: true }),
+    })),
+    caughtBy: ['commitAttempt updates meta and retry time and drops the lock', MODEL],
+  },
+  {
     defect: 'a deleteMessages that deletes stale leases too',
     options: broken((s) => ({
       deleteMessages: async (leases) => {

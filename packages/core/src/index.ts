@@ -38,9 +38,10 @@ export {
   unlockRecord,
   writableRecord,
 } from './record.js';
-export type { ListKind, PreparedMessage, SessionConfig } from './session.js';
+export type { AttemptChange, ListKind, PreparedMessage, SessionConfig } from './session.js';
 export { BaseSession, DEFAULT_MAX_MESSAGE_BYTES } from './session.js';
 export type {
+  AttemptOutcome,
   Capabilities,
   ChangeEvent,
   ChangeListener,

@@ -22,6 +22,7 @@ import {
   writableRecord,
 } from './record.js';
 import {
+  type AttemptChange,
   BaseSession,
   DEFAULT_MAX_MESSAGE_BYTES,
   type ListKind,
@@ -230,6 +231,38 @@ class MemorySession extends BaseSession {
     if (!message) return;
     this.#messages.delete(id);
     this.#emit('deleted', [id]);
+  }
+
+  protected async _commitAttempt(
+    lease: Lease,
+    change: AttemptChange,
+    messages: readonly PreparedMessage[],
+    now: number,
+  ): Promise<void> {
+    const message = this.#messages.get(lease.id);
+    assertCurrent(message?.record, lease);
+    for (const m of messages) {
+      if (this.#messages.has(m.id)) throw new TypeError(`id ${m.id} is taken`);
+    }
+    // Everything below is synchronous: the commit is atomic.
+    if (change.delete) {
+      this.#messages.delete(lease.id);
+    } else {
+      let record = message!.record;
+      if (change.meta !== undefined) record = { ...record, meta: change.meta };
+      if (change.retryAt !== undefined) record = { ...record, retryAt: change.retryAt };
+      if (change.release) record = unlockRecord(record);
+      message!.record = record;
+    }
+    for (const m of messages) {
+      const record = storedRecord(m.id, now, m.meta, m.contents.byteLength, m.retryAt);
+      this.#messages.set(m.id, { record, contents: m.contents.slice() });
+    }
+    this.#emit(change.delete ? 'deleted' : 'updated', [lease.id]);
+    this.#emit(
+      'stored',
+      messages.map((m) => m.id),
+    );
   }
 
   protected async _deleteMessages(leases: readonly Lease[]): Promise<DeleteManyResult> {

@@ -8,6 +8,7 @@ import { type Clock, systemClock } from './clock.js';
 import { ErrorCode, MailspoolError } from './errors.js';
 import { assertMessageId, describe, newMessageId } from './ids.js';
 import type {
+  AttemptOutcome,
   ClaimDueOptions,
   DeleteManyResult,
   FenceOptions,
@@ -44,6 +45,15 @@ export interface PreparedMessage {
   readonly meta: MessageMeta;
   readonly contents: Uint8Array;
   readonly retryAt: number | null;
+}
+
+/** The leased message's part of a validated {@link AttemptOutcome}, as `_commitAttempt` receives it. */
+export interface AttemptChange {
+  readonly delete: boolean;
+  readonly meta: MessageMeta | undefined;
+  readonly retryAt: number | undefined;
+  /** Drop the lock (always false with `delete`). */
+  readonly release: boolean;
 }
 
 /** Which ids `_listMessages` returns. */
@@ -122,6 +132,16 @@ export abstract class BaseSession implements StorageSession {
   protected abstract _releaseLease(lease: Lease): Promise<void>;
   /** Deletes; no-op for unknown ids without a lease, `STALE_LEASE` with a lease that is not current. */
   protected abstract _deleteMessage(id: MessageId, lease: Lease | undefined): Promise<void>;
+  /**
+   * Applies `change` to the leased message and stores `messages`, in one atomic step, while
+   * `lease` is current (`STALE_LEASE` otherwise, changing nothing).
+   */
+  protected abstract _commitAttempt(
+    lease: Lease,
+    change: AttemptChange,
+    messages: readonly PreparedMessage[],
+    now: number,
+  ): Promise<void>;
   /** Deletes those whose lease is current, in one step. */
   protected abstract _deleteMessages(leases: readonly Lease[]): Promise<DeleteManyResult>;
   /** Lists ids by state (see the rules in record.ts). */
@@ -299,6 +319,36 @@ export abstract class BaseSession implements StorageSession {
     if (now !== undefined) assertTime(now, 'now');
     if (limit === 0) return [];
     return this._claimDue(limit, ttl, now ?? this.currentTime());
+  }
+
+  async commitAttempt(lease: Lease, outcome: AttemptOutcome): Promise<MessageId[]> {
+    this.assertOpen();
+    const normalized = normalizeLease(lease);
+    if (typeof outcome !== 'object' || outcome === null) {
+      throw new TypeError(`commitAttempt needs an outcome object, got ${describe(outcome)}`);
+    }
+    const { delete: remove = false, meta, retryAt, keepLease = false, store = [] } = outcome;
+    if (typeof remove !== 'boolean' || typeof keepLease !== 'boolean') {
+      throw new TypeError('outcome.delete and outcome.keepLease must be booleans');
+    }
+    if (remove && (meta !== undefined || retryAt !== undefined || keepLease)) {
+      throw new TypeError(
+        'an outcome that deletes the message can not also set meta, retryAt or keepLease',
+      );
+    }
+    if (retryAt !== undefined) assertTime(retryAt, 'outcome.retryAt');
+    const change: AttemptChange = {
+      delete: remove,
+      meta: meta === undefined ? undefined : normalizeMeta(meta),
+      retryAt,
+      release: !remove && !keepLease,
+    };
+    if (!Array.isArray(store))
+      throw new TypeError(`outcome.store must be an array, got ${describe(store)}`);
+    // Prepared before the first await, so engines that route new ids (shards) can pin them.
+    const messages = store.map((input) => this.prepareMessage(input));
+    await this._commitAttempt(normalized, change, messages, this.currentTime());
+    return messages.map((message) => message.id);
   }
 
   async deleteMessages(leases: readonly Lease[]): Promise<DeleteManyResult> {

@@ -51,6 +51,24 @@ export interface ClaimDueOptions {
   readonly now?: number;
 }
 
+/**
+ * What one delivery attempt decided, committed by {@link StorageSession.commitAttempt} in one
+ * atomic step: the leased message is deleted or updated, and new messages (a bounce, say) are
+ * stored, all or nothing.
+ */
+export interface AttemptOutcome {
+  /** Delete the leased message (delivered, or finished with a bounce). Excludes `meta`, `retryAt` and `keepLease`. */
+  readonly delete?: boolean;
+  /** Replace the leased message's whole meta. */
+  readonly meta?: MessageMeta;
+  /** The leased message's next attempt, no earlier than this (epoch ms). */
+  readonly retryAt?: number;
+  /** Keep the lock after the commit (default: the lock is dropped, as by `releaseLease`). */
+  readonly keepLease?: boolean;
+  /** Messages to store in the same step; each due at once unless it has a `retryAt`. */
+  readonly store?: readonly StoreMessageInput[];
+}
+
 /** Result of {@link StorageSession.deleteMessages}. */
 export interface DeleteManyResult {
   /** Ids deleted because their lease was current. */
@@ -172,6 +190,12 @@ export interface StorageSession extends AsyncDisposable {
   releaseLease(lease: Lease): Promise<void>;
   /** Atomically leases up to `limit` complete, unlocked, due messages, oldest due first. */
   claimDue(options: ClaimDueOptions): Promise<Lease[]>;
+  /**
+   * Commits an attempt's outcome in one atomic step while `lease` is current: deletes or updates
+   * the leased message (meta, retry time, lock) and stores `outcome.store`. Resolves to the ids of
+   * the stored messages. `STALE_LEASE` (nothing changed), `TypeError`, `TOO_LARGE`.
+   */
+  commitAttempt(lease: Lease, outcome: AttemptOutcome): Promise<MessageId[]>;
   /** Deletes each message whose lease is current, in one step; reports the stale ones. */
   deleteMessages(leases: readonly Lease[]): Promise<DeleteManyResult>;
 

@@ -9,6 +9,8 @@
  * schedules those on its own wall clock.
  */
 import {
+  type AttemptChange,
+  type AttemptOutcome,
   BaseSession,
   type Capabilities,
   type Clock,
@@ -118,6 +120,7 @@ type ShardRpc = Pick<
   | 'claimId'
   | 'store'
   | 'storeOnce'
+  | 'commitAttempt'
   | 'stage'
   | 'discardUpload'
   | 'getMeta'
@@ -465,6 +468,32 @@ class DurableObjectSession extends BaseSession implements DurableObjectStorageSe
 
   protected async _deleteMessage(id: MessageId, lease: Lease | undefined): Promise<void> {
     await receive(this.#route(id).remove(id, lease));
+  }
+
+  /**
+   * Pins the outcome's new messages to the leased message's shard, so the whole outcome is one
+   * transaction there. `BaseSession.commitAttempt` makes their ids before its first `await`.
+   */
+  override commitAttempt(lease: Lease, outcome: AttemptOutcome): Promise<MessageId[]> {
+    const index = typeof lease?.id === 'string' ? shardOf(lease.id) : undefined;
+    this.#pinned = index !== undefined && index < this.#config.shards ? index : 0;
+    try {
+      return super.commitAttempt(lease, outcome);
+    } finally {
+      this.#pinned = undefined;
+    }
+  }
+
+  protected async _commitAttempt(
+    lease: Lease,
+    change: AttemptChange,
+    messages: readonly PreparedMessage[],
+    now: number,
+  ): Promise<void> {
+    const stub = this.#route(lease.id);
+    await this.#withItems(stub, messages, (items) =>
+      receive(stub.commitAttempt(lease, change, items, now)),
+    );
   }
 
   /** One transaction per shard touched, in parallel; results in the order of `leases`. */

@@ -14,6 +14,7 @@
 
 import { DurableObject } from 'cloudflare:workers';
 import type {
+  AttemptChange,
   DeleteManyResult,
   Lease,
   MessageId,
@@ -225,6 +226,15 @@ export class QueueShard<Env = unknown> extends DurableObject<Env> {
 
   remove(id: MessageId, lease: Lease | undefined): Promise<Wire<void>> {
     return this.#write(() => this.#store.remove(id, lease));
+  }
+
+  commitAttempt(
+    lease: Lease,
+    change: AttemptChange,
+    items: StoreItem[],
+    now: number,
+  ): Promise<Wire<void>> {
+    return this.#write(() => this.#store.commitAttempt(lease, change, items, now));
   }
 
   removeMany(leases: Lease[]): Promise<Wire<DeleteManyResult>> {

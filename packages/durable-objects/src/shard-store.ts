@@ -10,6 +10,7 @@
  * read the `messages` table only, never the contents.
  */
 import {
+  type AttemptChange,
   assertCurrent,
   assertMetaSize,
   claimedRecord,
@@ -415,6 +416,33 @@ export class ShardStore {
     const record = this.#record(id);
     if (lease !== undefined) assertCurrent(record, lease);
     if (record !== undefined) this.#deleteRow(id);
+  }
+
+  /**
+   * Applies an attempt's outcome to the leased message and stores `items`, while `lease` is
+   * current (`STALE_LEASE` otherwise). Runs inside the caller's one transaction.
+   */
+  commitAttempt(
+    lease: Lease,
+    change: AttemptChange,
+    items: readonly StoreItem[],
+    now: number,
+  ): void {
+    const record = this.#record(lease.id);
+    assertCurrent(record, lease);
+    if (change.delete) {
+      this.#deleteRow(lease.id);
+    } else {
+      let next = record;
+      if (change.meta !== undefined) {
+        assertMetaSize(change.meta);
+        next = { ...next, meta: change.meta };
+      }
+      if (change.retryAt !== undefined) next = { ...next, retryAt: change.retryAt };
+      if (change.release) next = unlockRecord(next);
+      this.#save(next);
+    }
+    if (items.length > 0) this.store(items, now);
   }
 
   removeMany(leases: readonly Lease[]): DeleteManyResult {

@@ -5,6 +5,7 @@
  * transactions across every tab and worker of the origin, each primitive is atomic there too.
  */
 import {
+  type AttemptChange,
   assertCurrent,
   assertMetaSize,
   BaseSession,
@@ -72,9 +73,18 @@ function observed<T>(promise: Promise<T>): Promise<T> {
   return promise;
 }
 
+/** A contents read waiting for the turn's shared transaction. */
+interface PendingRead {
+  readonly id: MessageId;
+  readonly resolve: (contents: Uint8Array) => void;
+  readonly reject: (error: unknown) => void;
+}
+
 export class IndexedDbSession extends BaseSession {
   readonly #db: Database;
   readonly #changes: ChangeBridge;
+  /** Contents reads queued in this turn; see `_getMessageContents`. */
+  #reads: PendingRead[] | undefined;
 
   constructor(db: Database, changes: ChangeBridge, config: SessionConfig) {
     super(config);
@@ -146,12 +156,46 @@ export class IndexedDbSession extends BaseSession {
     });
   }
 
-  protected async _getMessageContents(id: MessageId): Promise<Uint8Array> {
-    return this.#db.run([CONTENTS], 'readonly', async (tx) => {
-      const value = await tx.objectStore(CONTENTS).get(id);
-      if (value === undefined) throw notFound(id, 'contents of message');
-      return fromContents(value, id);
+  protected _getMessageContents(id: MessageId): Promise<Uint8Array> {
+    // Reads asked for in the same turn (e.g. `Promise.all(leases.map(getMessageContents))`)
+    // share one readonly transaction: in Chromium a transaction costs a round trip to the
+    // browser process, which dominated a drain. Each read still settles on its own.
+    return new Promise((resolve, reject) => {
+      if (this.#reads === undefined) {
+        this.#reads = [];
+        queueMicrotask(() => this.#flushReads());
+      }
+      this.#reads.push({ id, resolve, reject });
     });
+  }
+
+  /** Runs every queued contents read in one readonly transaction. */
+  #flushReads(): void {
+    const reads = this.#reads ?? [];
+    this.#reads = undefined;
+    this.#db
+      .run([CONTENTS], 'readonly', async (tx) => {
+        const store = tx.objectStore(CONTENTS);
+        return Promise.all(reads.map((read) => observed(store.get(read.id))));
+      })
+      .then(
+        (values) => {
+          reads.forEach((read, n) => {
+            const value = values[n];
+            if (value === undefined) read.reject(notFound(read.id, 'contents of message'));
+            else {
+              try {
+                read.resolve(fromContents(value, read.id));
+              } catch (error) {
+                read.reject(error);
+              }
+            }
+          });
+        },
+        (error: unknown) => {
+          for (const read of reads) read.reject(error);
+        },
+      );
   }
 
   protected async _setMessageContents(id: MessageId, contents: Uint8Array): Promise<void> {
@@ -238,6 +282,45 @@ export class IndexedDbSession extends BaseSession {
     if (existed) this.#changes.publish('deleted', [id]);
   }
 
+  protected async _commitAttempt(
+    lease: Lease,
+    change: AttemptChange,
+    messages: readonly PreparedMessage[],
+    now: number,
+  ): Promise<void> {
+    await this.#db.run([MESSAGES, CONTENTS], 'readwrite', async (tx) => {
+      const rows = tx.objectStore(MESSAGES);
+      const contents = tx.objectStore(CONTENTS);
+      const value = await rows.get(lease.id);
+      const record = value && fromRow(value, lease.id);
+      assertCurrent(record, lease);
+      // One transaction: the leased message's change and the new messages commit together.
+      const requests: Promise<unknown>[] = [];
+      if (change.delete) {
+        requests.push(observed(rows.delete(lease.id)), observed(contents.delete(lease.id)));
+      } else {
+        let next = record;
+        if (change.meta !== undefined) next = { ...next, meta: change.meta };
+        if (change.retryAt !== undefined) next = { ...next, retryAt: change.retryAt };
+        if (change.release) next = unlockRecord(next);
+        requests.push(observed(rows.put(toRow(next))));
+      }
+      for (const m of messages) {
+        const stored = storedRecord(m.id, now, m.meta, m.contents.byteLength, m.retryAt);
+        requests.push(
+          observed(rows.add(toRow(stored))),
+          observed(contents.add(ownBytes(m.contents), m.id)),
+        );
+      }
+      await Promise.all(requests);
+    });
+    this.#changes.publish(change.delete ? 'deleted' : 'updated', [lease.id]);
+    this.#changes.publish(
+      'stored',
+      messages.map((m) => m.id),
+    );
+  }
+
   protected async _deleteMessages(leases: readonly Lease[]): Promise<DeleteManyResult> {
     const result = await this.#db.run([MESSAGES, CONTENTS], 'readwrite', async (tx) => {
       const rows = tx.objectStore(MESSAGES);
@@ -283,19 +366,31 @@ export class IndexedDbSession extends BaseSession {
 
   protected async _claimDue(limit: number, ttl: number, now: number): Promise<Lease[]> {
     const leases = await this.#db.run([MESSAGES], 'readwrite', async (tx) => {
+      const rows = tx.objectStore(MESSAGES);
+      const byDue = rows.index(BY_DUE);
       const taken: Lease[] = [];
-      // Walk complete messages oldest due first; the only rows skipped are those whose lock is
-      // still held, so the work is `limit` plus the number of messages in flight.
-      let cursor = await tx.objectStore(MESSAGES).index(BY_DUE).openCursor(dueUpTo(now));
-      while (cursor && taken.length < limit) {
-        const record = fromRow(cursor.value);
-        if (isDue(record, now)) {
+      const writes: Promise<unknown>[] = [];
+      // Complete messages oldest due first, read `wanted` rows per request: one round trip per
+      // batch instead of a `continue()` and an `update()` per row (in Chromium each request is a
+      // round trip to the browser process; this made claimDue ~2x faster there). Only rows whose
+      // lock is still held are skipped, so the work stays `limit` plus the messages in flight.
+      let range = dueUpTo(now);
+      while (taken.length < limit) {
+        const wanted = limit - taken.length;
+        const batch = await byDue.getAll(range, wanted);
+        for (const value of batch) {
+          const record = fromRow(value);
+          if (!isDue(record, now)) continue;
           const locked = lockRecord(record, ttl, now)!;
-          await cursor.update(toRow(locked.record));
+          writes.push(observed(rows.put(toRow(locked.record))));
           taken.push(locked.lease);
         }
-        cursor = await cursor.continue();
+        const last = batch[batch.length - 1];
+        if (batch.length < wanted || last === undefined) break;
+        // Resume strictly after the last row read: [due, id] is the index key.
+        range = IDBKeyRange.bound([last.due!, last.id], [now, []], true);
       }
+      await Promise.all(writes);
       return taken;
     });
     this.#changes.publish(

@@ -101,6 +101,7 @@ export const errorCases: ConformanceCase[] = [
         ['releaseLease', () => session.releaseLease(lease)],
         ['claimDue', () => session.claimDue({ limit: 1, ttl: 10 })],
         ['deleteMessages', () => session.deleteMessages([])],
+        ['commitAttempt', () => session.commitAttempt(lease, { delete: true })],
         ['stats', () => session.stats()],
         // Even malformed arguments: a closed session says it is closed first.
         ['getMessageMeta(bad id)', () => session.getMessageMeta('bad id')],

@@ -1,5 +1,6 @@
 /** Every conformance case, in the order they run. */
 import type { ConformanceCase } from '../harness.js';
+import { attemptCases } from './attempt.cases.js';
 import { basicCases } from './basics.cases.js';
 import { capabilityCases } from './capabilities.cases.js';
 import { claimCases } from './claim.cases.js';
@@ -13,6 +14,7 @@ export const conformanceCases: readonly ConformanceCase[] = [
   ...errorCases,
   ...leaseCases,
   ...claimCases,
+  ...attemptCases,
   ...concurrencyCases,
   ...capabilityCases,
   ...modelCases,

@@ -1,5 +1,10 @@
 /** The model-based case: random operation sequences over several sessions, checked step by step against the reference model. */
-import { isMailspoolError, type Lease, type StorageSession } from '@mailspool/core';
+import {
+  type AttemptOutcome,
+  isMailspoolError,
+  type Lease,
+  type StorageSession,
+} from '@mailspool/core';
 import fc from 'fast-check';
 import { expect } from 'vitest';
 import type { ConformanceCase, Harness } from '../harness.js';
@@ -276,6 +281,47 @@ async function runSequence(h: Harness, ops: readonly Op[], store: string): Promi
           stale,
         });
         for (const id of deleted) model.messages.delete(id);
+        break;
+      }
+      case 'commit': {
+        const lease = pickLease(op.lease);
+        if (!lease) break;
+        const id = lease.real.id;
+        const outcomeOf: AttemptOutcome =
+          op.mode === 'delete'
+            ? { delete: true }
+            : op.mode === 'retry'
+              ? { meta: { v: counter }, retryAt: now + op.offset }
+              : { meta: { v: counter }, keepLease: true };
+        const store = op.store ? [{ meta: { v: counter + 1 }, contents: String(counter + 1) }] : [];
+        const got = await outcome(() => s.commitAttempt(lease.real, { ...outcomeOf, store }));
+        if (staleOrMissing(lease)) {
+          same(got, { error: 'STALE_LEASE' });
+        } else {
+          const storedIds = (got as { ok: string[] }).ok;
+          expect(storedIds, step).toHaveLength(store.length);
+          if (op.mode === 'delete') model.messages.delete(id);
+          else {
+            const m = model.messages.get(id)!;
+            m.meta = { v: counter };
+            if (op.mode === 'retry') {
+              m.retryAt = now + op.offset;
+              m.lockedUntil = null;
+            }
+          }
+          for (const stored of storedIds) {
+            model.messages.set(stored, {
+              createdAt: now,
+              meta: { v: counter + 1 },
+              contents: counter + 1,
+              retryAt: null,
+              lockedUntil: null,
+              generation: 0,
+            });
+            ids.push(stored);
+          }
+        }
+        counter += 2;
         break;
       }
       case 'claimDue': {
