@@ -20,13 +20,12 @@ import {
   isMailspoolError,
   type Lease,
   type MessageId,
-  type MessageMeta,
   type MetaValue,
   type StorageEngine,
   type StorageSession,
   systemClock,
 } from '@mailspool/core';
-import { bounceMeta, buildBounce } from './bounce.js';
+import { buildBounce } from './bounce.js';
 import { isRelayError, RelayErrorCode } from './errors.js';
 import { keepLease, type LeaseKeeper } from './lease-keeper.js';
 import {
@@ -307,12 +306,6 @@ async function attempt(
     throw error;
   }
 
-  // A DSN committed by an earlier attempt may be incomplete (that attempt stopped between its
-  // commit and the DSN's last write): finish it before anything else.
-  if (state.bounceId !== undefined && envelope.sender !== '') {
-    await completeBounce(session, state.bounceId, envelope, id, o.clock.now());
-  }
-
   const pending = pendingRecipients(envelope, state);
   if (pending.length === 0) {
     await session.deleteMessage(id, fence());
@@ -360,7 +353,6 @@ async function attempt(
     [RelayMetaKey.FAILED]: [...state.failed, ...failed.map((r) => r.recipient)],
     [RelayMetaKey.LAST_ATTEMPT]: now,
   };
-  delete next[RelayMetaKey.BOUNCE_ID];
   if (retryAt !== undefined) next[RelayMetaKey.NEXT_ATTEMPT] = retryAt;
   else delete next[RelayMetaKey.NEXT_ATTEMPT];
   if (deferred.length > 0) {
@@ -370,53 +362,26 @@ async function attempt(
     );
   }
 
-  // A DSN is written first, as a claimed id with contents but no meta: incomplete, so no
-  // `claimDue` can take it, and only the commit below makes it part of the queue.
-  let bounce: { id: MessageId; meta: MessageMeta } | undefined;
-  if (failed.length > 0 && envelope.sender !== '') {
-    const built = buildBounce({
-      id,
-      envelope,
-      contents,
-      failed,
-      reportingMta: o.reportingMta,
-      now,
-    });
-    const bounceId = await session.claimMessageId();
-    try {
-      await session.setMessageContents(bounceId, built.contents);
-    } catch (error) {
-      await session.deleteMessage(bounceId).catch(() => undefined);
-      throw error;
-    }
-    bounce = { id: bounceId, meta: built.meta };
-    next[RelayMetaKey.BOUNCE_ID] = bounceId;
-  }
+  // The DSN for the failed recipients (never for a bounce: those are dropped).
+  const bounce =
+    failed.length > 0 && envelope.sender !== ''
+      ? buildBounce({ id, envelope, contents, failed, reportingMta: o.reportingMta, now })
+      : undefined;
 
   const finished = deferred.length === 0;
-  // The commit: one fenced write. Before it, nothing this attempt did is visible; after it, the
-  // attempt's outcome (and its DSN) is recorded for good.
-  try {
-    if (finished && !bounce) await session.deleteMessage(id, fence());
-    else await session.setMessageMeta(id, next, fence());
-  } catch (error) {
-    if (bounce) await session.deleteMessage(bounce.id).catch(() => undefined);
-    throw error;
-  }
+  // The commit: one atomic, fenced step. The original is deleted (finished) or updated and
+  // released (deferred), and the DSN is stored, together or not at all: a takeover makes it
+  // STALE_LEASE and nothing of this attempt is written.
+  const [bounceId] = await session.commitAttempt(keeper.lease, {
+    ...(finished ? { delete: true } : { meta: next, retryAt: retryAt! }),
+    store: bounce ? [{ meta: bounce.meta, contents: bounce.contents }] : [],
+  });
 
   if (delivered.length > 0)
     o.emit({ type: 'delivered', id, recipients: delivered.map((r) => r.recipient) });
   if (failed.length > 0) {
-    if (bounce) {
-      // Completes the DSN: from now on `claimDue` can take it. If this write fails, the original
-      // keeps `bounce_id` and whoever holds it next completes the DSN (see completeBounce).
-      await session.setMessageMeta(bounce.id, bounce.meta);
-      o.emit({
-        type: 'bounced',
-        id,
-        bounceId: bounce.id,
-        recipients: failed.map((r) => r.recipient),
-      });
+    if (bounceId !== undefined) {
+      o.emit({ type: 'bounced', id, bounceId, recipients: failed.map((r) => r.recipient) });
     } else {
       o.emit({
         type: 'bounce-dropped',
@@ -432,28 +397,12 @@ async function attempt(
     delivered: delivered.map((r) => r.recipient),
     deferred: deferred.map((r) => r.recipient),
     failed: failed.map((r) => r.recipient),
-    ...(bounce ? { bounceId: bounce.id } : {}),
+    ...(bounceId !== undefined ? { bounceId } : {}),
   };
 
   if (finished) {
-    if (bounce) {
-      try {
-        await session.deleteMessage(id, fence());
-      } catch (error) {
-        // Committed already: whoever holds the message now finds nothing pending and deletes it.
-        if (!(error instanceof LeaseLost) && !isStale(error)) throw error;
-      }
-    }
     o.emit({ type: 'completed', id });
     return { ...report, outcome: 'completed' };
-  }
-
-  try {
-    await session.setMessageRetry(id, retryAt!, fence());
-    await session.releaseLease(keeper.lease);
-  } catch (error) {
-    // Committed already: a holder that replaced us retries on its own schedule.
-    if (!(error instanceof LeaseLost) && !isStale(error)) throw error;
   }
   o.emit({
     type: 'deferred',
@@ -463,25 +412,6 @@ async function attempt(
     diagnostic: formatDiagnostic(deferred[0]!.diagnostic),
   });
   return { ...report, outcome: 'deferred', retryAt: retryAt! };
-}
-
-/** Makes sure DSN `bounceId` is complete (its meta written); a DSN already gone was delivered. */
-async function completeBounce(
-  session: StorageSession,
-  bounceId: MessageId,
-  envelope: Envelope,
-  id: MessageId,
-  now: number,
-): Promise<void> {
-  let meta: MessageMeta;
-  try {
-    meta = await session.getMessageMeta(bounceId);
-  } catch (error) {
-    if (isMailspoolError(error, ErrorCode.NOT_FOUND)) return;
-    throw error;
-  }
-  if (Object.keys(meta).length === 0)
-    await session.setMessageMeta(bounceId, bounceMeta(envelope, id, now));
 }
 
 /** One outcome per pending recipient: the relayer's, or `deferred` when it left one out. */

@@ -19,12 +19,6 @@ export const RelayMetaKey = {
    * has no getter for it); absent when no retry is scheduled. For operators and status pages.
    */
   NEXT_ATTEMPT: 'next_attempt',
-  /**
-   * `string`: the id of the DSN that the latest committed attempt created. Set in the same fenced
-   * write that records the failed recipients; whoever holds the message next makes sure that DSN
-   * is complete before doing anything else (see README, "Bounces without loss or duplicates").
-   */
-  BOUNCE_ID: 'bounce_id',
   /** `true` on a DSN made by the relay (its sender is also `''`). */
   BOUNCE: 'bounce',
   /** `string`, on a DSN: the id of the message it reports on. */
@@ -35,7 +29,6 @@ export const RelayMetaKey = {
 export interface RelayState {
   readonly delivered: readonly string[];
   readonly failed: readonly string[];
-  readonly bounceId: string | undefined;
   readonly lastAttempt: number | undefined;
   readonly lastError: string | undefined;
   readonly nextAttempt: number | undefined;
@@ -57,10 +50,8 @@ function stringList(meta: MessageMeta, key: string): readonly string[] {
 
 /** Reads the relay state from `meta`. Throws a `MailspoolError` `CORRUPT` for a malformed key. */
 export function readRelayState(meta: MessageMeta): RelayState {
-  const bounceId = meta[RelayMetaKey.BOUNCE_ID];
   const lastAttempt = meta[RelayMetaKey.LAST_ATTEMPT];
   const lastError = meta[RelayMetaKey.LAST_ERROR];
-  if (bounceId !== undefined && typeof bounceId !== 'string') throw corrupt(RelayMetaKey.BOUNCE_ID);
   if (lastAttempt !== undefined && typeof lastAttempt !== 'number')
     throw corrupt(RelayMetaKey.LAST_ATTEMPT);
   if (lastError !== undefined && typeof lastError !== 'string')
@@ -71,7 +62,6 @@ export function readRelayState(meta: MessageMeta): RelayState {
   return {
     delivered: stringList(meta, RelayMetaKey.DELIVERED),
     failed: stringList(meta, RelayMetaKey.FAILED),
-    bounceId,
     lastAttempt,
     lastError,
     nextAttempt,
