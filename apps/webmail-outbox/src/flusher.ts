@@ -11,7 +11,7 @@
  *   response is lost and the message is posted again, the relay answers 200 "duplicate".
  * - 200/202: fenced `deleteMessage`, then a "sent" history entry.
  * - no response, 408, 429, 5xx: attempts + 1, exponential backoff with jitter (Retry-After
- *   respected, bounded), fenced meta + `setMessageRetry`, `releaseLease`. Without a response
+ *   respected, bounded), then meta + retry time + release in one fenced `commitAttempt`. Without a response
  *   while the runtime says it is offline, the try does not count as an attempt.
  * - 400/409/413/415 and other 4xx: failed with the reason, held (retry time far in the future)
  *   until "retry now".
@@ -487,20 +487,17 @@ export class Flusher {
     let delay = backoffDelay(attempt, this.#random, this.#backoff);
     if (retryAfterMs !== null) delay = Math.max(delay, Math.min(retryAfterMs, this.#backoff.maxMs));
     const at = now + delay;
-    // Meta before the retry time: if we stop in between, the message is sent early, never late.
-    await session.setMessageMeta(
-      lease.id,
-      withMeta(meta, {
+    // Meta, retry time and release in one fenced commit (one IndexedDB transaction).
+    await session.commitAttempt(lease, {
+      meta: withMeta(meta, {
         attempts: attempt,
         [MetaKey.status]: 'retry',
         [MetaKey.lastError]: reason,
         [MetaKey.lastErrorKind]: kind,
         [MetaKey.nextAttemptAt]: at,
       }),
-      { lease },
-    );
-    await session.setMessageRetry(lease.id, at, { lease });
-    await session.releaseLease(lease);
+      retryAt: at,
+    });
     return this.#report({ type: 'retry', id: lease.id, at, kind, error: reason }, 'retry');
   }
 
@@ -514,18 +511,15 @@ export class Flusher {
   ): Promise<Outcome> {
     const base = kind === 'offline' ? this.#o.offlineRetryMs : this.#o.configRetryMs;
     const at = this.#clock.now() + Math.round(base / 2 + (base / 2) * this.#random());
-    await session.setMessageMeta(
-      lease.id,
-      withMeta(meta, {
+    await session.commitAttempt(lease, {
+      meta: withMeta(meta, {
         [MetaKey.status]: 'queued',
         [MetaKey.lastError]: reason,
         [MetaKey.lastErrorKind]: kind,
         [MetaKey.nextAttemptAt]: at,
       }),
-      { lease },
-    );
-    await session.setMessageRetry(lease.id, at, { lease });
-    await session.releaseLease(lease);
+      retryAt: at,
+    });
     const event: FlusherEvent =
       kind === 'offline'
         ? { type: 'offline', id: lease.id, at }
@@ -542,9 +536,9 @@ export class Flusher {
     reason: string,
   ): Promise<Outcome> {
     const now = this.#clock.now();
-    await session.setMessageMeta(
-      lease.id,
-      withMeta(meta, {
+    // Held (retry time at the end of time): never due until "retry now" moves it back.
+    await session.commitAttempt(lease, {
+      meta: withMeta(meta, {
         attempts: attempt,
         [MetaKey.status]: 'failed',
         [MetaKey.lastError]: reason,
@@ -552,11 +546,8 @@ export class Flusher {
         [MetaKey.failedAt]: now,
         [MetaKey.nextAttemptAt]: undefined,
       }),
-      { lease },
-    );
-    // Held: never due until "retry now" moves the retry time back.
-    await session.setMessageRetry(lease.id, HELD_UNTIL, { lease });
-    await session.releaseLease(lease);
+      retryAt: HELD_UNTIL,
+    });
     return this.#report({ type: 'failed', id: lease.id, kind, error: reason }, 'failed');
   }
 
