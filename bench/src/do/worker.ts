@@ -1,0 +1,284 @@
+/**
+ * The bench Worker (bundled by durable-objects.ts and run in workerd through miniflare). A POST
+ * to `/run` with `{ variant, n, shards, callers, tag }` runs one whole workload and answers the
+ * check string after verifying it; Cloudflare Queues runs finish in the consumer, which reports
+ * to a `QueueTally` object that `/queue-status` reads.
+ *
+ * Every variant does the same work per message: store it (meta + 10 KiB), claim it in a batch of
+ * 50, read its contents, delete it with its lease. Each checks it got back exactly the bodies it
+ * stored (messages.ts' Tally).
+ */
+
+import { DurableObject } from 'cloudflare:workers';
+import { DurableObjectEngine, QueueShard } from '@mailspool/durable-objects';
+import { makeBodies, makeMeta, Tally } from '../idb/messages.js';
+import { verify } from '../lib/harness.js';
+
+export { QueueShard };
+
+interface Env {
+  QUEUE: DurableObjectNamespace<QueueShard>;
+  RAW: DurableObjectNamespace<RawShard>;
+  TALLY: DurableObjectNamespace<QueueTally>;
+  OUTBOX: Queue;
+}
+
+const BATCH = 50;
+const TTL = 60_000;
+
+interface RawLease {
+  id: string;
+  token: number;
+}
+
+/**
+ * The limit: the engine's shard statements as raw SQL (same tables and indexes: messages +
+ * chunks, the partial `due` index), with no validation, rules or error encoding.
+ */
+export class RawShard extends DurableObject<Env> {
+  readonly #sql: SqlStorage;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.#sql = ctx.storage.sql;
+    this.#sql.exec(`CREATE TABLE IF NOT EXISTS messages (
+      id TEXT PRIMARY KEY NOT NULL, created_at INTEGER NOT NULL, meta TEXT, size INTEGER,
+      retry_at INTEGER, locked_until INTEGER, token INTEGER NOT NULL DEFAULT 0,
+      version INTEGER NOT NULL DEFAULT 0)`);
+    this.#sql.exec(
+      'CREATE INDEX IF NOT EXISTS messages_due ON messages (coalesce(retry_at, created_at), id) WHERE (meta IS NOT NULL AND size IS NOT NULL)',
+    );
+    this.#sql.exec(
+      'CREATE INDEX IF NOT EXISTS messages_lock ON messages (locked_until) WHERE locked_until IS NOT NULL',
+    );
+    this.#sql.exec(
+      'CREATE TABLE IF NOT EXISTS chunks (owner TEXT NOT NULL, seq INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (owner, seq))',
+    );
+  }
+
+  store(id: string, meta: string, body: Uint8Array, now: number): void {
+    this.#sql.exec(
+      'INSERT INTO messages (id, created_at, meta, size, retry_at, locked_until, token) VALUES (?, ?, ?, ?, NULL, NULL, 0)',
+      id,
+      now,
+      meta,
+      body.byteLength,
+    );
+    this.#sql.exec('INSERT INTO chunks (owner, seq, data) VALUES (?, 0, ?)', id, body);
+  }
+
+  claim(limit: number, now: number): RawLease[] {
+    const rows = this.#sql
+      .exec<{ id: string; token: number }>(
+        `SELECT id, token FROM messages WHERE (meta IS NOT NULL AND size IS NOT NULL)
+           AND (locked_until IS NULL OR locked_until <= ?1) AND coalesce(retry_at, created_at) <= ?1
+         ORDER BY coalesce(retry_at, created_at), id LIMIT ?2`,
+        now,
+        limit,
+      )
+      .toArray();
+    return rows.map((row) => {
+      this.#sql.exec(
+        'UPDATE messages SET locked_until = ?, token = ? WHERE id = ?',
+        now + TTL,
+        row.token + 1,
+        row.id,
+      );
+      return { id: row.id, token: row.token + 1 };
+    });
+  }
+
+  read(id: string): Uint8Array {
+    const row = this.#sql
+      .exec<{ data: ArrayBuffer }>('SELECT data FROM chunks WHERE owner = ? AND seq = 0', id)
+      .one();
+    return new Uint8Array(row.data);
+  }
+
+  remove(leases: RawLease[], now: number): number {
+    let deleted = 0;
+    for (const lease of leases) {
+      const row = this.#sql
+        .exec<{ token: number; locked_until: number | null }>(
+          'SELECT token, locked_until FROM messages WHERE id = ?',
+          lease.id,
+        )
+        .toArray()[0];
+      if (row?.token !== lease.token || row.locked_until === null || row.locked_until <= now)
+        continue;
+      this.#sql.exec('DELETE FROM messages WHERE id = ?', lease.id);
+      this.#sql.exec('DELETE FROM chunks WHERE owner = ?', lease.id);
+      deleted++;
+    }
+    return deleted;
+  }
+
+  /** The whole cycle in one call: n stores, then claim 50 → read → delete until empty. */
+  cycle(bodies: Uint8Array[], tag: number): string {
+    const now = Date.now();
+    bodies.forEach((body, i) => {
+      this.store(`m${i}`, JSON.stringify(makeMeta(i)), body, now);
+    });
+    const tally = new Tally(tag);
+    let deleted = 0;
+    for (;;) {
+      const leases = this.claim(BATCH, now);
+      if (leases.length === 0) break;
+      for (const lease of leases) tally.add(this.read(lease.id));
+      deleted += this.remove(leases, now);
+    }
+    verify(deleted === bodies.length, `${deleted} deleted`);
+    return tally.check(bodies.length);
+  }
+}
+
+/** Collects what the Queues consumer received, per run tag. */
+export class QueueTally extends DurableObject<Env> {
+  #tally: Tally | undefined;
+  #received = 0;
+
+  add(tag: number, bodies: Uint8Array[]): void {
+    this.#tally ??= new Tally(tag);
+    for (const body of bodies) this.#tally.add(body);
+    this.#received += bodies.length;
+  }
+
+  /** `null` until `n` arrived; then the verified check (throws when wrong). */
+  status(n: number): string | null {
+    if (this.#received < n) return null;
+    verify(this.#received === n, `${this.#received} received, expected ${n}`);
+    return this.#tally!.check(n);
+  }
+}
+
+interface RunRequest {
+  variant: string;
+  n: number;
+  tag: number;
+  shards?: number;
+  callers?: number;
+}
+
+async function runEngine(env: Env, r: RunRequest, batchStore: boolean): Promise<string> {
+  const engine = new DurableObjectEngine({
+    namespace: env.QUEUE,
+    shards: r.shards ?? 1,
+    name: `bench-${r.tag}`,
+  });
+  const bodies = makeBodies(r.n, r.tag);
+  const callers = r.callers ?? 1;
+  const tally = new Tally(r.tag);
+  let deleted = 0;
+  // Each caller stores its share (one message per call, or batches of 50), then all drain.
+  await Promise.all(
+    Array.from({ length: callers }, async (_, c) => {
+      const session = await engine.connect();
+      const mine = bodies.map((body, i) => ({ body, i })).filter(({ i }) => i % callers === c);
+      if (batchStore) {
+        for (let from = 0; from < mine.length; from += BATCH) {
+          await session.storeMessages(
+            mine
+              .slice(from, from + BATCH)
+              .map(({ body, i }) => ({ meta: makeMeta(i), contents: body })),
+          );
+        }
+      } else {
+        for (const { body, i } of mine)
+          await session.storeMessage({ meta: makeMeta(i), contents: body });
+      }
+      await session.close();
+    }),
+  );
+  await Promise.all(
+    Array.from({ length: callers }, async () => {
+      const session = await engine.connect();
+      for (;;) {
+        const leases = await session.claimDue({ limit: BATCH, ttl: TTL });
+        if (leases.length === 0) break;
+        for (const lease of leases) tally.add(await session.getMessageContents(lease.id));
+        const result = await session.deleteMessages(leases);
+        verify(result.stale.length === 0, `${result.stale.length} stale`);
+        deleted += result.deleted.length;
+      }
+      await session.close();
+    }),
+  );
+  verify(deleted === r.n, `${deleted} deleted, expected ${r.n}`);
+  const session = await engine.connect();
+  const stats = await session.stats();
+  verify(stats.total === 0, `${stats.total} left`);
+  return tally.check(r.n);
+}
+
+async function runRawRpc(env: Env, r: RunRequest): Promise<string> {
+  const shard = env.RAW.get(env.RAW.idFromName(`raw-rpc-${r.tag}`));
+  const bodies = makeBodies(r.n, r.tag);
+  const now = Date.now();
+  for (let i = 0; i < r.n; i++) {
+    await shard.store(`m${i}`, JSON.stringify(makeMeta(i)), bodies[i]!, now);
+  }
+  const tally = new Tally(r.tag);
+  let deleted = 0;
+  for (;;) {
+    const leases = await shard.claim(BATCH, Date.now());
+    if (leases.length === 0) break;
+    for (const lease of leases) tally.add(await shard.read(lease.id));
+    deleted += await shard.remove(leases, Date.now());
+  }
+  verify(deleted === r.n, `${deleted} deleted, expected ${r.n}`);
+  return tally.check(r.n);
+}
+
+async function run(env: Env, r: RunRequest): Promise<string> {
+  switch (r.variant) {
+    case 'raw-one-call': {
+      const shard = env.RAW.get(env.RAW.idFromName(`raw-one-${r.tag}`));
+      return shard.cycle(makeBodies(r.n, r.tag), r.tag);
+    }
+    case 'raw-rpc':
+      return runRawRpc(env, r);
+    case 'engine':
+      return runEngine(env, r, false);
+    case 'engine-batch':
+      return runEngine(env, r, true);
+    case 'queues': {
+      // Sends only; the consumer below finishes the run (polled through /queue-status).
+      const bodies = makeBodies(r.n, r.tag);
+      for (const body of bodies) await env.OUTBOX.send(body, { contentType: 'v8' });
+      return 'sent';
+    }
+    default:
+      throw new Error(`unknown variant ${r.variant}`);
+  }
+}
+
+export default {
+  async fetch(request: Request, env: Env): Promise<Response> {
+    const url = new URL(request.url);
+    try {
+      if (url.pathname === '/run') {
+        return Response.json({ ok: await run(env, (await request.json()) as RunRequest) });
+      }
+      if (url.pathname === '/queue-status') {
+        const tag = Number(url.searchParams.get('tag'));
+        const tally = env.TALLY.get(env.TALLY.idFromName(String(tag)));
+        return Response.json({ ok: await tally.status(Number(url.searchParams.get('n'))) });
+      }
+      return new Response('not found', { status: 404 });
+    } catch (error) {
+      return Response.json({ error: String((error as Error)?.stack ?? error) }, { status: 500 });
+    }
+  },
+
+  /** Consumes in batches (max 100), hands the bodies to the run's tally, acks the batch. */
+  async queue(batch: MessageBatch<Uint8Array>, env: Env): Promise<void> {
+    const bodies = batch.messages.map((m) => m.body);
+    verify(
+      bodies.every((b) => b instanceof Uint8Array),
+      'a body arrived as something else than bytes',
+    );
+    const tag = new DataView(bodies[0]!.buffer, bodies[0]!.byteOffset).getUint32(4, true);
+    await env.TALLY.get(env.TALLY.idFromName(String(tag))).add(tag, bodies);
+    batch.ackAll();
+  },
+};

@@ -1,0 +1,140 @@
+/**
+ * The IndexedDB tables in real Chromium: the system's Chromium (CHROMIUM_PATH, default
+ * /usr/bin/chromium, flags from TOOLCHAIN.md) with a fresh on-disk profile, driven by
+ * playwright-core. page.ts and sw.ts are bundled in memory by esbuild (workspace packages
+ * resolved to their sources) and served from 127.0.0.1; nothing is downloaded.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import { chromium } from 'playwright-core';
+import type { BenchConfig } from '../lib/config.js';
+import { runTable, type Sample, type TableResult } from '../lib/harness.js';
+import { machine, type SuiteResult } from '../lib/report.js';
+import { idbTables } from './tables.js';
+
+export const chromiumPath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+export const chromiumArgs = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-quic',
+  '--disable-dev-shm-usage',
+];
+
+async function bundle(entry: string, format: 'esm' | 'iife'): Promise<Uint8Array> {
+  const result = await build({
+    entryPoints: [fileURLToPath(new URL(entry, import.meta.url))],
+    bundle: true,
+    format,
+    platform: 'browser',
+    target: 'chrome120',
+    conditions: ['source'],
+    // Workbox reads process.env.NODE_ENV; production drops its dev-only logging.
+    define: { 'process.env.NODE_ENV': '"production"' },
+    write: false,
+    logLevel: 'silent',
+  });
+  return result.outputFiles[0]!.contents;
+}
+
+/** Serves the page and the service worker on 127.0.0.1 until `close()`. */
+export async function startServer(): Promise<{ origin: string; close(): Promise<void> }> {
+  const [page, sw] = await Promise.all([bundle('./page.ts', 'esm'), bundle('./sw.ts', 'iife')]);
+  const html =
+    '<!doctype html><meta charset="utf-8"><script type="module" src="/page.js"></script>';
+  const server: Server = createServer((request, response) => {
+    const js = { 'content-type': 'text/javascript', 'cache-control': 'no-store' };
+    if (request.url === '/page.js') response.writeHead(200, js).end(page);
+    else if (request.url === '/sw.js') response.writeHead(200, js).end(sw);
+    else if (request.url === '/') {
+      response.writeHead(200, { 'content-type': 'text/html', 'cache-control': 'no-store' });
+      response.end(html);
+    } else response.writeHead(404).end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    origin: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+const newTag = () => crypto.getRandomValues(new Uint32Array(1))[0]!;
+
+export async function runIdbChromium(config: BenchConfig): Promise<SuiteResult> {
+  const server = await startServer();
+  const profile = await mkdtemp(join(tmpdir(), 'mailspool-bench-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: chromiumPath,
+    args: chromiumArgs,
+    headless: true,
+  });
+  try {
+    const version = context.browser()?.version() ?? 'unknown';
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(String(error)));
+    await page.goto(server.origin);
+    await page.waitForFunction(() => window.bench !== undefined);
+    await page.evaluate(() => window.bench.ready());
+    const tables: TableResult[] = [];
+    for (const spec of idbTables(config, true)) {
+      if (spec.id === 'stats') {
+        config.log(`stats: seeding ${config.statsN} messages per variant`);
+        await page.evaluate(([n, tag]) => window.bench.prepareStats(n, tag, true), [
+          config.statsN,
+          newTag(),
+        ] as const);
+      }
+      try {
+        tables.push(
+          await runTable(
+            spec,
+            (row, { warmup }) => {
+              const size = spec.id === 'stats' ? config.statsCalls : config.n;
+              const n = warmup ? Math.min(size, 50) : size;
+              return page.evaluate(([t, r, count, tag]) => window.bench.run(t, r, count, tag), [
+                spec.id,
+                row,
+                n,
+                newTag(),
+              ] as const) as Promise<Sample>;
+            },
+            { rounds: config.rounds, log: config.log },
+          ),
+        );
+      } finally {
+        if (spec.id === 'stats') await page.evaluate(() => window.bench.disposeStats(true));
+      }
+    }
+    if (errors.length > 0) throw new Error(`page errors: ${errors.join('; ')}`);
+    return {
+      suite: 'idb-chromium',
+      title: 'IndexedDB engine in Chromium',
+      date: new Date().toISOString(),
+      machine: machine(`Chromium ${version} headless, on-disk profile`),
+      sizes: { n: config.n, statsN: config.statsN, statsCalls: config.statsCalls },
+      tables,
+      notes: [
+        "Durability: the engine defaults to `'strict'` (flushed to disk when a store resolves); Chromium's default behaves like `'relaxed'`, which is what Dexie (default) and Workbox (explicitly relaxed) use. Each engine row's `vs limit` divides by the raw idb row of the same durability.",
+        'Workbox rows run in a service worker (its Queue can not be built in a window); all other rows run in the page.',
+      ],
+    };
+  } finally {
+    await context.close();
+    await server.close();
+    await rm(profile, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,66 @@
+/**
+ * The benchmark message (PERF-ANCHORS.md's): meta `{sender, 3 recipients, attempts, timestamp}`
+ * plus 10 KiB of random bytes. The first 8 bytes of each body carry its index and the run's tag,
+ * so a run can prove it stored or read back exactly the messages it was given.
+ */
+import type { MessageMeta } from '@mailspool/core';
+import { verify } from '../lib/harness.js';
+
+export const CONTENT_BYTES = 10 * 1024;
+
+/** `n` fresh bodies of `size` bytes for run `tag`: random filler, header = [index, tag] (u32 LE). */
+export function makeBodies(n: number, tag: number, size = CONTENT_BYTES): Uint8Array[] {
+  const filler = new Uint8Array(size);
+  for (let at = 0; at < size; at += 65_536) {
+    crypto.getRandomValues(filler.subarray(at, Math.min(size, at + 65_536)));
+  }
+  return Array.from({ length: n }, (_, i) => {
+    const body = filler.slice();
+    const view = new DataView(body.buffer);
+    view.setUint32(0, i, true);
+    view.setUint32(4, tag, true);
+    return body;
+  });
+}
+
+export function makeMeta(i: number): MessageMeta {
+  return {
+    sender: 'alice@example.com',
+    recipients: ['bob@example.org', 'carol@example.net', 'dave@example.com'],
+    attempts: 0,
+    timestamp: 1_764_000_000_000 + i,
+  };
+}
+
+/** Counts bodies seen and checks, at the end, that they are exactly indices 0..n-1 of `tag`. */
+export class Tally {
+  readonly #seen = new Set<number>();
+  #bytes = 0;
+  #wrong = 0;
+
+  constructor(readonly tag: number) {}
+
+  add(body: Uint8Array | ArrayBuffer): void {
+    const bytes = body instanceof ArrayBuffer ? new Uint8Array(body) : body;
+    this.#bytes += bytes.byteLength;
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    if (bytes.byteLength < 8 || view.getUint32(4, true) !== this.tag) {
+      this.#wrong++;
+      return;
+    }
+    this.#seen.add(view.getUint32(0, true));
+  }
+
+  get count(): number {
+    return this.#seen.size;
+  }
+
+  /** Throws unless exactly the `n` bodies of this tag, `size` bytes each, were seen once each. */
+  check(n: number, size = CONTENT_BYTES): string {
+    verify(this.#wrong === 0, `${this.#wrong} bodies of another run or truncated`);
+    verify(this.#seen.size === n, `${this.#seen.size} distinct bodies, expected ${n}`);
+    for (let i = 0; i < n; i++) verify(this.#seen.has(i), `body ${i} missing`);
+    verify(this.#bytes === n * size, `${this.#bytes} bytes, expected ${n * size}`);
+    return `${n} msgs, ${this.#bytes} bytes`;
+  }
+}

@@ -1,0 +1,43 @@
+/**
+ * Run sizes. `BENCH_SIZE` is the number of messages one run stores or drains (default 2000, as
+ * in PERF-ANCHORS.md; 20 in the smoke run); stats() counts a queue five times that size (10,000
+ * by default); the memory suite holds `BENCH_MEMORY_SIZE` messages (default 100,000).
+ * Durable Objects runs use `BENCH_DO_SIZE` messages (default half of BENCH_SIZE: one message per
+ * RPC commit is slow in workerd, and the machine is shared). `BENCH_ROUNDS` sets the measured rounds (default 5; 1 in the smoke run).
+ */
+export interface BenchConfig {
+  readonly smoke: boolean;
+  readonly n: number;
+  readonly statsN: number;
+  readonly statsCalls: number;
+  readonly memoryN: number;
+  /** Messages per Durable Objects run (`BENCH_DO_SIZE`, default half of BENCH_SIZE). */
+  readonly doN: number;
+  readonly rounds: number;
+  /** Where progress lines go. */
+  readonly log: (line: string) => void;
+}
+
+function positive(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw new TypeError(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
+  }
+  return value;
+}
+
+export function benchConfig(smoke: boolean): BenchConfig {
+  const n = positive('BENCH_SIZE', smoke ? 20 : 2000);
+  return {
+    smoke,
+    n,
+    statsN: n * 5,
+    statsCalls: smoke ? 3 : 20,
+    memoryN: positive('BENCH_MEMORY_SIZE', smoke ? 2000 : 100_000),
+    doN: positive('BENCH_DO_SIZE', Math.max(1, Math.floor(n / 2))),
+    rounds: positive('BENCH_ROUNDS', smoke ? 1 : 5),
+    log: (line) => console.log(`  ${line}`),
+  };
+}
