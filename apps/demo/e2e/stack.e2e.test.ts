@@ -80,7 +80,7 @@ describe('webmail outbox → relay Worker → SMTP', () => {
     const report = stack.sink.messages.find((m) => m.subject === subjects[0]);
     expect(report?.rcptTo).toEqual(['bob0@example.org', 'carol@example.net']);
     expect(Buffer.from(report!.rawBase64, 'base64').toString()).toContain('report.csv');
-    expect(await outbox.outboxRows().count()).toBe(0);
+    await expect.poll(() => outbox.outboxRows().count(), { timeout: 10_000 }).toBe(0);
     await outbox.page.screenshot({ path: join(shots, 'outbox-sent.png'), fullPage: true });
     await context.close();
   });
@@ -122,7 +122,10 @@ describe('webmail outbox → relay Worker → SMTP', () => {
     const subjects = [`From the service worker 1 ${tag}`, `From the service worker 2 ${tag}`];
     for (const [i, subject] of subjects.entries())
       await outbox.compose({ to: `frank${i}@example.org`, subject, body: 'z' });
-    expect((await outbox.outbox()).map((r) => r.state)).toEqual(['queued', 'queued']);
+    // The list re-renders from IndexedDB after each Send: wait for both rows.
+    await expect
+      .poll(async () => (await outbox.outbox()).map((r) => r.state), { timeout: 10_000 })
+      .toEqual(['queued', 'queued']);
 
     // The page goes away (its flusher with it); only the service worker is left for the origin.
     const cdp = await context.newCDPSession(outbox.page);

@@ -71,7 +71,7 @@ describe('webmail outbox in Chromium, without the relay Worker', () => {
     // `online` wakes the flusher; where Chromium never reports online (loopback-only namespace)
     // its offline retry (at most 30 s) sends them instead.
     await expect.poll(() => outbox.sentRows().count(), { timeout: 45_000 }).toBe(3);
-    expect(await outbox.outboxRows().count()).toBe(0);
+    await expect.poll(() => outbox.outboxRows().count(), { timeout: 10_000 }).toBe(0);
     const ids = rows.map((r) => r.id).sort();
     expect(
       server.posts
