@@ -1,18 +1,6 @@
-import { createServer } from 'node:net';
 import { cloudflareTest } from '@cloudflare/vitest-plugin';
+import { freePort } from '@mailspool/test-support/net';
 import { defineConfig } from 'vitest/config';
-
-/** A free port on 127.0.0.1 (the SMTP sink must listen where the Worker's config points). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 const smtpPort = await freePort();
 const sinkHttpPort = await freePort();

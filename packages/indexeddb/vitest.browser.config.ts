@@ -16,7 +16,7 @@ export default defineConfig({
       headless: true,
       api: { host: '127.0.0.1' },
       provider: playwright({
-        launchOptions: { executablePath: chromiumPath, args: chromiumArgs },
+        launchOptions: { executablePath: chromiumPath, args: [...chromiumArgs] },
       }),
       instances: [{ browser: 'chromium' }],
     },

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Sink, startSink } from '@mailspool/smtp-sink';
+import { freePort } from '@mailspool/test-support/net';
 import { buildPage, type PageServer, servePage } from '@mailspool/webmail-outbox/serve';
 
 /** Demo credentials: fixed, local-only values, printed for the user (never use them deployed). */
@@ -175,16 +176,4 @@ async function waitUntilUp(url: string, child: ChildProcess): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
   throw new Error(`wrangler dev did not answer at ${url} within 60 s`);
-}
-
-async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }

@@ -10,24 +10,13 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { chromiumArgs, chromiumPath } from '@mailspool/test-support/chromium';
 import { build } from 'esbuild';
 import { chromium } from 'playwright-core';
 import type { BenchConfig } from '../lib/config.js';
 import { runTable, type Sample, type TableResult } from '../lib/harness.js';
 import { machine, type SuiteResult } from '../lib/report.js';
 import { idbTables } from './tables.js';
-
-export const chromiumPath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-export const chromiumArgs = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-quic',
-  '--disable-dev-shm-usage',
-];
 
 async function bundle(entry: string, format: 'esm' | 'iife'): Promise<Uint8Array> {
   const result = await build({
@@ -78,7 +67,7 @@ export async function runIdbChromium(config: BenchConfig): Promise<SuiteResult> 
   const profile = await mkdtemp(join(tmpdir(), 'mailspool-bench-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: chromiumPath,
-    args: chromiumArgs,
+    args: [...chromiumArgs],
     headless: true,
   });
   try {

@@ -4,10 +4,10 @@
  * once after the restart, when the smarthost is back.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Sink, startSink } from '@mailspool/smtp-sink';
+import { freePort } from '@mailspool/test-support/net';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { unstable_startWorker } from 'wrangler';
 
@@ -20,17 +20,6 @@ process.env.CLOUDFLARE_CF_FETCH_ENABLED = 'false';
 const TENANT_TOKEN = 'restart-tenant-token-0123456789';
 const ADMIN_TOKEN = 'restart-admin-token-0123456789';
 const persist = mkdtempSync(join(tmpdir(), 'mailspool-relay-restart-'));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 type Worker = Awaited<ReturnType<typeof unstable_startWorker>>;
 

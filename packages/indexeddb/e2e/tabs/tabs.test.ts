@@ -27,7 +27,7 @@ beforeAll(async () => {
   // A persistent profile on disk: IndexedDB lives in files, as for a user.
   context = await chromium.launchPersistentContext(profile, {
     executablePath: chromiumPath,
-    args: chromiumArgs,
+    args: [...chromiumArgs],
     headless: true,
   });
   await context.exposeBinding('report', (_source, report: Report) => onReport(report));
