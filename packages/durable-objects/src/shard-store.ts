@@ -340,8 +340,11 @@ export class ShardStore {
         key,
       )
       .toArray()[0];
-    if (previous)
+    if (previous) {
+      // The repeat's contents are not needed: drop a staged upload now rather than in an hour.
+      if ('upload' in item.contents) this.discard(item.contents.upload);
       return { id: previous.message_id, fingerprint: previous.fingerprint, duplicate: true };
+    }
     this.store([item], now);
     this.#sql.exec(
       'INSERT INTO idempotency (key, message_id, fingerprint, created_at) VALUES (?, ?, ?, ?)',

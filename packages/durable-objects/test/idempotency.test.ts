@@ -1,5 +1,6 @@
 /** storeMessageOnce: one message per idempotency key, also under concurrent retries, and only within the retention window. */
 
+import { runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { ManualClock } from '@mailspool/core';
 import { describe, expect, it } from 'vitest';
@@ -69,6 +70,28 @@ describe('storeMessageOnce', () => {
     const later = await session.storeMessageOnce('k', 'fp', { meta: {}, contents: 'x' });
     expect(later.duplicate).toBe(false);
     expect(later.id).not.toBe(first.id);
+  });
+
+  it('a repeat with contents too large for one RPC leaves no staged upload behind', async () => {
+    const name = `idem-big-${crypto.randomUUID()}`;
+    const big = new DurableObjectEngine({
+      namespace: QUEUE,
+      shards: 1,
+      name,
+      rpcPieceBytes: 1024 * 1024,
+    });
+    const session = await big.connect();
+    const contents = new Uint8Array(1536 * 1024).fill(7);
+    const first = await session.storeMessageOnce('big', 'fp', { meta: {}, contents });
+    const again = await session.storeMessageOnce('big', 'fp', { meta: {}, contents });
+    expect(again).toEqual({ id: first.id, fingerprint: 'fp', duplicate: true });
+    const staged = await runInDurableObject(
+      QUEUE.get(QUEUE.idFromName(`${name}:0`)),
+      (_shard, state) =>
+        state.storage.sql.exec<{ n: number }>('SELECT count(*) AS n FROM uploads').one().n,
+    );
+    expect(staged).toBe(0);
+    expect((await session.getMessageContents(first.id)).byteLength).toBe(contents.byteLength);
   });
 
   it('bad keys and bad input reject with TypeError and store nothing', async () => {
