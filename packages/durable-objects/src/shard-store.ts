@@ -174,6 +174,19 @@ export class ShardStore {
     );
   }
 
+  /**
+   * Writes back only the lock columns: what lock, claim, renew, release and unlock change. Cheaper
+   * than `#save` (no meta re-serialised and rewritten), which the benchmarks showed on claims.
+   */
+  #saveLock(record: MessageRecord): void {
+    this.#sql.exec(
+      'UPDATE messages SET locked_until = ?, token = ? WHERE id = ?',
+      record.lockedUntil,
+      record.token,
+      record.id,
+    );
+  }
+
   #deleteRow(id: MessageId): void {
     this.#sql.exec('DELETE FROM messages WHERE id = ?', id);
     this.#sql.exec('DELETE FROM chunks WHERE owner = ?', id);
@@ -393,26 +406,26 @@ export class ShardStore {
     if (record === undefined) throw notFound(id);
     const locked = lockRecord(record, ttl, now);
     if (!locked) return null;
-    this.#save(locked.record);
+    this.#saveLock(locked.record);
     return locked.lease;
   }
 
   unlock(id: MessageId): void {
     const record = this.#record(id);
     if (record === undefined || record.lockedUntil === null) return;
-    this.#save(unlockRecord(record));
+    this.#saveLock(unlockRecord(record));
   }
 
   renew(lease: Lease, ttl: number, now: number): Lease {
     const renewed = renewRecord(this.#record(lease.id), lease, ttl, now);
-    this.#save(renewed.record);
+    this.#saveLock(renewed.record);
     return renewed.lease;
   }
 
   release(lease: Lease): void {
     const record = this.#record(lease.id);
     assertCurrent(record, lease);
-    this.#save(unlockRecord(record));
+    this.#saveLock(unlockRecord(record));
   }
 
   remove(id: MessageId, lease: Lease | undefined): void {
@@ -507,7 +520,7 @@ export class ShardStore {
       // The SQL above and core's rule must agree; if they ever don't, fail loudly (and roll back).
       if (!isDue(record, now)) throw new Error(`claimDue selected ${row.id}, which is not due`);
       const locked = lockRecord(record, ttl, now)!;
-      this.#save(locked.record);
+      this.#saveLock(locked.record);
       claimed.push({ lease: locked.lease, dueAt: dueAt(record) });
     }
     return claimed;
