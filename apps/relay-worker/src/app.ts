@@ -3,7 +3,13 @@
  * token) and the status page. Handlers throw `ApiError`s; `handle` turns every failure into a
  * JSON error with a stable code, so no request ends in an unhandled exception.
  */
-import { isMailspoolError, type MessageId, type StorageSession, toMeta } from '@mailspool/core';
+import {
+  isMailspoolError,
+  type MessageId,
+  type StorageSession,
+  sumStats,
+  toMeta,
+} from '@mailspool/core';
 import { type RelayConfig, type RelayEnv, readConfig } from './config.js';
 import { authenticateAdmin, authenticateTenant } from './http/auth.js';
 import { readJson } from './http/body.js';
@@ -234,20 +240,6 @@ async function allTenantStats(ctx: Context) {
       tenant,
       stats: await withSession(ctx, tenant, (s) => s.stats()),
     })),
-  );
-}
-
-function sumStats(
-  all: readonly { total: number; active: number; deferred: number; due: number }[],
-) {
-  return all.reduce(
-    (sum, s) => ({
-      total: sum.total + s.total,
-      active: sum.active + s.active,
-      deferred: sum.deferred + s.deferred,
-      due: sum.due + s.due,
-    }),
-    { total: 0, active: 0, deferred: 0, due: 0 },
   );
 }
 

@@ -1,5 +1,5 @@
 /** The status page: the queue at a glance for an operator (counts, oldest message, recent failures). */
-import type { QueueStats } from '@mailspool/core';
+import { type QueueStats, sumStats } from '@mailspool/core';
 import type { MessageView } from './queue.js';
 
 export interface StatusData {
@@ -25,15 +25,7 @@ function age(ms: number): string {
 
 /** Renders the page; every value from the queue is escaped. */
 export function renderStatus(data: StatusData): string {
-  const total = data.tenants.reduce(
-    (sum, { stats }) => ({
-      total: sum.total + stats.total,
-      active: sum.active + stats.active,
-      deferred: sum.deferred + stats.deferred,
-      due: sum.due + stats.due,
-    }),
-    { total: 0, active: 0, deferred: 0, due: 0 },
-  );
+  const total = sumStats(data.tenants.map(({ stats }) => stats));
   const oldest = data.sample.reduce<number | null>(
     (min, m) => (min === null || m.receivedAt < min ? m.receivedAt : min),
     null,

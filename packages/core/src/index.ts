@@ -40,6 +40,7 @@ export {
 } from './record.js';
 export type { AttemptChange, ListKind, PreparedMessage, SessionConfig } from './session.js';
 export { BaseSession, DEFAULT_MAX_MESSAGE_BYTES } from './session.js';
+export { sumStats } from './stats.js';
 export type {
   AttemptOutcome,
   Capabilities,

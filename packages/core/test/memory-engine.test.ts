@@ -90,3 +90,16 @@ describe('ManualClock', () => {
     expect(() => clock.advance(-1)).toThrow(TypeError);
   });
 });
+
+describe('sumStats', () => {
+  it('adds every count and is all zero for no queues', async () => {
+    const { sumStats } = await import('../src/index.js');
+    expect(sumStats([])).toEqual({ total: 0, active: 0, deferred: 0, due: 0 });
+    expect(
+      sumStats([
+        { total: 3, active: 1, deferred: 1, due: 1 },
+        { total: 5, active: 0, deferred: 2, due: 3 },
+      ]),
+    ).toEqual({ total: 8, active: 1, deferred: 3, due: 4 });
+  });
+});

@@ -29,6 +29,7 @@ import {
   type StorageEngine,
   type StorageSession,
   type StoreMessageInput,
+  sumStats,
 } from '@mailspool/core';
 import type { QueueShard } from './queue-shard.js';
 import { MAX_SHARDS, shardedId, shardName, shardOf } from './routing.js';
@@ -561,16 +562,7 @@ class DurableObjectSession extends BaseSession implements DurableObjectStorageSe
   }
 
   protected async _stats(now: number): Promise<QueueStats> {
-    const all = await Promise.all(this.#all().map((stub) => receive(stub.stats(now))));
-    return all.reduce(
-      (sum, s) => ({
-        total: sum.total + s.total,
-        active: sum.active + s.active,
-        deferred: sum.deferred + s.deferred,
-        due: sum.due + s.due,
-      }),
-      { total: 0, active: 0, deferred: 0, due: 0 },
-    );
+    return sumStats(await Promise.all(this.#all().map((stub) => receive(stub.stats(now)))));
   }
 
   protected async _close(): Promise<void> {
