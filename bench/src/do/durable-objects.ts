@@ -26,8 +26,10 @@ const VARIANTS: Record<string, Variant> = {
   'raw-one-call': { variant: 'raw-one-call' },
   'raw-rpc': { variant: 'raw-rpc' },
   engine: { variant: 'engine', shards: 1 },
+  'engine-reads': { variant: 'engine-reads-together', shards: 1 },
   'engine-batch': { variant: 'engine-batch', shards: 1 },
   'engine-1x8': { variant: 'engine', shards: 1, callers: 8 },
+  'engine-1x8-shared': { variant: 'engine-shared', shards: 1, callers: 8 },
   'engine-2x8': { variant: 'engine', shards: 2, callers: 8 },
   'engine-4x8': { variant: 'engine', shards: 4, callers: 8 },
   'engine-8x8': { variant: 'engine', shards: 8, callers: 8 },
@@ -58,8 +60,17 @@ function table(n: number): TableSpec {
         id: 'engine',
         label: '**engine**, 1 shard: `storeMessage` each, claimDue(50) + read + deleteMessages',
       },
+      {
+        id: 'engine-reads',
+        label: '**engine**, 1 shard, the 50 `getMessageContents` issued together (one batch RPC)',
+      },
       { id: 'engine-batch', label: '**engine**, 1 shard, stored with `storeMessages` ×50' },
-      { id: 'engine-1x8', label: '**engine**, 1 shard, 8 concurrent callers' },
+      { id: 'engine-1x8', label: '**engine**, 1 shard, 8 concurrent callers, a session each' },
+      {
+        id: 'engine-1x8-shared',
+        label:
+          '**engine**, 1 shard, 8 concurrent callers sharing one session (stores and reads batched)',
+      },
       { id: 'engine-2x8', label: '**engine**, 2 shards, 8 concurrent callers' },
       { id: 'engine-4x8', label: '**engine**, 4 shards, 8 concurrent callers' },
       { id: 'engine-8x8', label: '**engine**, 8 shards, 8 concurrent callers' },
@@ -68,7 +79,7 @@ function table(n: number): TableSpec {
   };
 }
 
-async function call<T>(mf: Miniflare, path: string, body?: unknown): Promise<T> {
+export async function call<T>(mf: Miniflare, path: string, body?: unknown): Promise<T> {
   const response = await mf.dispatchFetch(`http://localhost${path}`, {
     method: body === undefined ? 'GET' : 'POST',
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
@@ -101,7 +112,11 @@ async function runOnce(mf: Miniflare, row: string, n: number): Promise<Sample> {
   return { ops: n, ms: performance.now() - start, check };
 }
 
-export async function runDurableObjects(config: BenchConfig): Promise<SuiteResult> {
+/**
+ * Bundles worker.ts and starts it in workerd (storage in memory). `inspectorPort` opens V8's
+ * inspector for a CPU profile (profile.ts).
+ */
+export async function startBenchWorker(inspectorPort?: number): Promise<Miniflare> {
   await build({
     entryPoints: [fileURLToPath(new URL('./worker.ts', import.meta.url))],
     outfile: bundle,
@@ -120,6 +135,7 @@ export async function runDurableObjects(config: BenchConfig): Promise<SuiteResul
       modules: true,
       scriptPath: bundle,
       compatibilityDate: '2026-04-01',
+      ...(inspectorPort === undefined ? {} : { inspectorPort }),
       durableObjects: {
         QUEUE: { className: 'QueueShard', useSQLite: true },
         RAW: { className: 'RawShard', useSQLite: true },
@@ -129,8 +145,13 @@ export async function runDurableObjects(config: BenchConfig): Promise<SuiteResul
       queueConsumers: { 'bench-outbox': { maxBatchSize: 100, maxBatchTimeout: 0 } },
     }),
   );
+  await mf.ready;
+  return mf;
+}
+
+export async function runDurableObjects(config: BenchConfig): Promise<SuiteResult> {
+  const mf = await startBenchWorker();
   try {
-    await mf.ready;
     const spec = table(config.doN);
     const result = await runTable(
       spec,

@@ -10,6 +10,7 @@
  */
 
 import { DurableObject } from 'cloudflare:workers';
+import type { Lease, StorageSession } from '@mailspool/core';
 import { DurableObjectEngine, QueueShard } from '@mailspool/durable-objects';
 import { makeBodies, makeMeta, Tally } from '../idb/messages.js';
 import { verify } from '../lib/harness.js';
@@ -159,7 +160,16 @@ interface RunRequest {
   callers?: number;
 }
 
-async function runEngine(env: Env, r: RunRequest, batchStore: boolean): Promise<string> {
+interface EngineRun {
+  /** storeMessages ×50 instead of storeMessage each. */
+  readonly batchStore?: boolean;
+  /** The 50 getMessageContents of a claim issued together (Promise.all), not one by one. */
+  readonly readsTogether?: boolean;
+  /** All callers share one session (one relayer running concurrent deliveries). */
+  readonly sharedSession?: boolean;
+}
+
+async function runEngine(env: Env, r: RunRequest, how: EngineRun): Promise<string> {
   const engine = new DurableObjectEngine({
     namespace: env.QUEUE,
     shards: r.shards ?? 1,
@@ -169,12 +179,17 @@ async function runEngine(env: Env, r: RunRequest, batchStore: boolean): Promise<
   const callers = r.callers ?? 1;
   const tally = new Tally(r.tag);
   let deleted = 0;
+  const shared = how.sharedSession ? await engine.connect() : undefined;
+  const open = async () => shared ?? (await engine.connect());
+  const done = async (session: StorageSession) => {
+    if (session !== shared) await session.close();
+  };
   // Each caller stores its share (one message per call, or batches of 50), then all drain.
   await Promise.all(
     Array.from({ length: callers }, async (_, c) => {
-      const session = await engine.connect();
+      const session = await open();
       const mine = bodies.map((body, i) => ({ body, i })).filter(({ i }) => i % callers === c);
-      if (batchStore) {
+      if (how.batchStore) {
         for (let from = 0; from < mine.length; from += BATCH) {
           await session.storeMessages(
             mine
@@ -186,21 +201,26 @@ async function runEngine(env: Env, r: RunRequest, batchStore: boolean): Promise<
         for (const { body, i } of mine)
           await session.storeMessage({ meta: makeMeta(i), contents: body });
       }
-      await session.close();
+      await done(session);
     }),
   );
   await Promise.all(
     Array.from({ length: callers }, async () => {
-      const session = await engine.connect();
+      const session = await open();
       for (;;) {
         const leases = await session.claimDue({ limit: BATCH, ttl: TTL });
         if (leases.length === 0) break;
-        for (const lease of leases) tally.add(await session.getMessageContents(lease.id));
+        if (how.readsTogether) {
+          const contents = await Promise.all(leases.map((l) => session.getMessageContents(l.id)));
+          for (const body of contents) tally.add(body);
+        } else {
+          for (const lease of leases) tally.add(await session.getMessageContents(lease.id));
+        }
         const result = await session.deleteMessages(leases);
         verify(result.stale.length === 0, `${result.stale.length} stale`);
         deleted += result.deleted.length;
       }
-      await session.close();
+      await done(session);
     }),
   );
   verify(deleted === r.n, `${deleted} deleted, expected ${r.n}`);
@@ -229,6 +249,76 @@ async function runRawRpc(env: Env, r: RunRequest): Promise<string> {
   return tally.check(r.n);
 }
 
+/** One drain in progress for `/phase`, between its requests (keyed by variant and tag). */
+interface PhaseRun {
+  /** The claimed leases: the engine's `Lease`s, or the raw shard's id + token. */
+  readonly batches: (Lease | RawLease)[][];
+  readonly tally: Tally;
+}
+const phaseRuns = new Map<string, PhaseRun>();
+
+/**
+ * One phase of the cycle, for profile.ts: `store` (n messages one per call), `claim` (claims of
+ * 50 until empty), `read` (each claimed message's contents, one by one), `delete` (each claim's
+ * leases). `engine` on one shard against `raw` SQL over RPC: the same calls, one request per
+ * phase, so the profiler can measure each phase apart. The last phase verifies the whole run.
+ */
+async function runPhase(env: Env, variant: string, phase: string, n: number, tag: number) {
+  const key = `${variant}-${tag}`;
+  const raw = variant === 'raw' ? env.RAW.get(env.RAW.idFromName(`phase-${key}`)) : undefined;
+  const session =
+    variant === 'engine'
+      ? await new DurableObjectEngine({
+          namespace: env.QUEUE,
+          shards: 1,
+          name: `phase-${key}`,
+        }).connect()
+      : undefined;
+  if (!raw && !session) throw new Error(`unknown variant ${variant}`);
+  if (phase === 'store') {
+    const bodies = makeBodies(n, tag);
+    const now = Date.now();
+    for (let i = 0; i < n; i++) {
+      if (raw) await raw.store(`m${i}`, JSON.stringify(makeMeta(i)), bodies[i]!, now);
+      else await session!.storeMessage({ meta: makeMeta(i), contents: bodies[i]! });
+    }
+    phaseRuns.set(key, { batches: [], tally: new Tally(tag) });
+    return 'stored';
+  }
+  const run = phaseRuns.get(key);
+  if (!run) throw new Error(`no stored run ${key}`);
+  if (phase === 'claim') {
+    for (;;) {
+      const leases = raw
+        ? await raw.claim(BATCH, Date.now())
+        : await session!.claimDue({ limit: BATCH, ttl: TTL });
+      if (leases.length === 0) break;
+      run.batches.push(leases);
+    }
+    return 'claimed';
+  }
+  if (phase === 'read') {
+    for (const batch of run.batches) {
+      for (const { id } of batch) {
+        run.tally.add(raw ? await raw.read(id) : await session!.getMessageContents(id));
+      }
+    }
+    return 'read';
+  }
+  if (phase === 'delete') {
+    let deleted = 0;
+    for (const batch of run.batches) {
+      deleted += raw
+        ? await raw.remove(batch, Date.now())
+        : (await session!.deleteMessages(batch as Lease[])).deleted.length;
+    }
+    phaseRuns.delete(key);
+    verify(deleted === n, `${deleted} deleted, expected ${n}`);
+    return run.tally.check(n);
+  }
+  throw new Error(`unknown phase ${phase}`);
+}
+
 async function run(env: Env, r: RunRequest): Promise<string> {
   switch (r.variant) {
     case 'raw-one-call': {
@@ -238,9 +328,13 @@ async function run(env: Env, r: RunRequest): Promise<string> {
     case 'raw-rpc':
       return runRawRpc(env, r);
     case 'engine':
-      return runEngine(env, r, false);
+      return runEngine(env, r, {});
+    case 'engine-reads-together':
+      return runEngine(env, r, { readsTogether: true });
     case 'engine-batch':
-      return runEngine(env, r, true);
+      return runEngine(env, r, { batchStore: true });
+    case 'engine-shared':
+      return runEngine(env, r, { sharedSession: true, readsTogether: true });
     case 'queues': {
       // Sends only; the consumer below finishes the run (polled through /queue-status).
       const bodies = makeBodies(r.n, r.tag);
@@ -258,6 +352,17 @@ export default {
     try {
       if (url.pathname === '/run') {
         return Response.json({ ok: await run(env, (await request.json()) as RunRequest) });
+      }
+      if (url.pathname === '/phase') {
+        const q = url.searchParams;
+        const answer = await runPhase(
+          env,
+          q.get('variant') ?? '',
+          q.get('phase') ?? '',
+          Number(q.get('n')),
+          Number(q.get('tag')),
+        );
+        return Response.json({ ok: answer });
       }
       if (url.pathname === '/queue-status') {
         const tag = Number(url.searchParams.get('tag'));

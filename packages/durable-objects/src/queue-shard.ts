@@ -22,7 +22,7 @@ import type {
   MetaValue,
   QueueStats,
 } from '@mailspool/core';
-import { migrate } from './schema.js';
+import { CHUNK_BYTES, migrate } from './schema.js';
 import {
   type ClaimedLease,
   type ContentsPiece,
@@ -33,7 +33,31 @@ import {
   type StoredOnce,
   type StoreItem,
 } from './shard-store.js';
-import { answer, type Wire } from './wire.js';
+import { answer, answerSync, type Wire } from './wire.js';
+
+/**
+ * A call of a shard's `batch`: the per-message calls a session issues concurrently (in the same
+ * turn), sent together in one RPC. Each runs as its single-call method would, in its own
+ * transaction, and gets its own answer; one failing changes nothing for the others.
+ */
+export type ShardCall =
+  | { readonly op: 'read'; readonly id: MessageId; readonly length: number }
+  | { readonly op: 'store'; readonly items: StoreItem[]; readonly now: number }
+  | {
+      readonly op: 'commitAttempt';
+      readonly lease: Lease;
+      readonly change: AttemptChange;
+      readonly items: StoreItem[];
+      readonly now: number;
+    };
+
+/**
+ * A read in a batch that found the batch's answer budget spent: not read; the client asks again.
+ * Keeps one batch's answer within the budget however many reads it holds.
+ */
+export interface ReadLater {
+  readonly later: true;
+}
 
 /** The service binding a shard calls on its alarm when no subclass overrides `onDue`. */
 export const DUE_HOOK_BINDING = 'MAILSPOOL_ON_DUE';
@@ -260,6 +284,51 @@ export class QueueShard<Env = unknown> extends DurableObject<Env> {
     return answer(() => this.#store.stats(now));
   }
 
+  /**
+   * Runs `calls` in order, each as its own transaction with its own answer, and re-arms the alarm
+   * once at the end. Reads share `answerBytes`: each reads at most what is left of it (at least a
+   * chunk), and a read that finds less than a chunk left answers {@link ReadLater}, so the whole
+   * answer stays within the budget the client chose (below the RPC size limit).
+   */
+  async batch(calls: readonly ShardCall[], answerBytes: number): Promise<Wire<unknown>[]> {
+    let left = answerBytes;
+    let changed = false;
+    const answers = calls.map((call): Wire<unknown> => {
+      switch (call.op) {
+        case 'read': {
+          if (left < CHUNK_BYTES) return { ok: { later: true } satisfies ReadLater };
+          const length = Math.min(call.length, left - (left % CHUNK_BYTES));
+          const wire = answerSync(() => this.#store.readContents(call.id, 0, length, null));
+          if ('ok' in wire && 'bytes' in wire.ok) left -= wire.ok.bytes.byteLength;
+          return wire;
+        }
+        case 'store':
+          return this.#applied(
+            () => this.#store.store(call.items, call.now),
+            () => {
+              changed = true;
+            },
+          );
+        case 'commitAttempt':
+          return this.#applied(
+            () => this.#store.commitAttempt(call.lease, call.change, call.items, call.now),
+            () => {
+              changed = true;
+            },
+          );
+        default:
+          return answerSync(() => {
+            throw new TypeError(`unknown batch call ${(call as { op?: unknown }).op}`);
+          });
+      }
+    });
+    if (changed) {
+      this.#changes++;
+      await this.#rearm();
+    }
+    return answers;
+  }
+
   // ---- alarms ----------------------------------------------------------------------------------
 
   /** Runs the due hook when messages are due, then arms the next wake-up (or a retry). */
@@ -315,11 +384,18 @@ export class QueueShard<Env = unknown> extends DurableObject<Env> {
    * writes that may change nothing (a refused lock, an empty claim) from real progress.
    */
   async #write<T>(body: () => T, changed: (value: T) => boolean = () => true): Promise<Wire<T>> {
-    const wire = await answer(() => this.ctx.storage.transactionSync(body));
+    const wire = answerSync(() => this.ctx.storage.transactionSync(body));
     if ('ok' in wire && changed(wire.ok)) {
       this.#changes++;
       await this.#rearm();
     }
+    return wire;
+  }
+
+  /** Runs one write of a batch as one transaction; calls `onCommit` when it committed. */
+  #applied<T>(body: () => T, onCommit: () => void): Wire<T> {
+    const wire = answerSync(() => this.ctx.storage.transactionSync(body));
+    if ('ok' in wire) onCommit();
     return wire;
   }
 

@@ -40,10 +40,14 @@ export type ContentsSource =
   | { readonly bytes: Uint8Array }
   | { readonly upload: string; readonly size: number };
 
-/** One message of a `store` call (validated by the client's `BaseSession`). */
+/**
+ * One message of a `store` call (validated by the client's `BaseSession`). Its meta travels as
+ * the JSON text the shard stores: serialising an object for RPC and then again as JSON cost more
+ * than the rest of a store (measured in bench/).
+ */
 export interface StoreItem {
   readonly id: MessageId;
-  readonly meta: MessageMeta;
+  readonly metaJson: string;
   readonly retryAt: number | null;
   readonly contents: ContentsSource;
 }
@@ -87,6 +91,35 @@ type Row = {
 
 const COLUMNS = 'id, created_at, meta, size, retry_at, locked_until, token, version';
 
+/**
+ * The columns of a lock view: everything the lock rules read, with meta reduced to whether it is
+ * set. Lock, claim, renew, release, unlock and fenced deletes never look inside meta, and parsing
+ * it for each of 50 claimed or deleted rows was most of their cost (measured in bench/).
+ */
+const LOCK_COLUMNS =
+  'id, created_at, meta IS NOT NULL AS has_meta, size, retry_at, locked_until, token';
+
+type LockRow = Omit<Row, 'meta' | 'version'> & { has_meta: number };
+
+/**
+ * Stands in for meta that was not parsed: in a lock view (`meta IS NOT NULL`), or in a stored
+ * record whose meta arrived as JSON text. It is never written as meta: `#save` and `#insert`
+ * refuse it, so it can't overwrite real meta.
+ */
+const META_NOT_LOADED: MessageMeta = Object.freeze({});
+
+function toLockRecord(row: LockRow): MessageRecord {
+  return {
+    id: row.id,
+    createdAt: row.created_at,
+    meta: row.has_meta ? META_NOT_LOADED : null,
+    size: row.size,
+    retryAt: row.retry_at,
+    lockedUntil: row.locked_until,
+    token: row.token,
+  };
+}
+
 /** The owner of staged chunks; message ids can't contain ':', so the two never clash. */
 export function uploadOwner(upload: string): string {
   if (typeof upload !== 'string' || !/^[A-Za-z0-9-]{1,64}$/.test(upload)) {
@@ -125,9 +158,34 @@ function toRecord(row: Row): MessageRecord {
   };
 }
 
-/** A fresh ArrayBuffer holding `bytes[start, end)`: what SQLite binds as a BLOB. */
+/**
+ * An ArrayBuffer holding exactly `bytes[start, end)`: what SQLite binds as a BLOB. Contents that
+ * arrived over RPC own their buffer, so a one-chunk message is bound as is, without a copy.
+ */
 function blob(bytes: Uint8Array, start: number, end: number): ArrayBuffer {
-  return bytes.slice(start, end).buffer as ArrayBuffer;
+  const whole =
+    start === 0 &&
+    end >= bytes.byteLength &&
+    bytes.byteOffset === 0 &&
+    bytes.byteLength === bytes.buffer.byteLength;
+  return whole ? (bytes.buffer as ArrayBuffer) : (bytes.slice(start, end).buffer as ArrayBuffer);
+}
+
+/** The size `source` writes (checked again against what is staged when it is written). */
+function sourceSize(source: ContentsSource): number {
+  if ('bytes' in source) {
+    if (!(source.bytes instanceof Uint8Array)) throw new TypeError('contents must be a Uint8Array');
+    return source.bytes.byteLength;
+  }
+  if (!Number.isSafeInteger(source.size) || source.size < 0) {
+    throw new TypeError('upload size must be >= 0');
+  }
+  return source.size;
+}
+
+/** SQLite's answer to an INSERT of an id that exists. */
+function isDuplicateId(error: unknown): boolean {
+  return error instanceof Error && /UNIQUE constraint failed: messages\.id/.test(error.message);
 }
 
 /** The operations of one shard over its SQL storage. */
@@ -149,12 +207,24 @@ export class ShardStore {
     return row === undefined ? undefined : toRecord(row);
   }
 
-  #insert(record: MessageRecord): void {
+  /** The record as the lock rules need it, meta not loaded (see {@link LOCK_COLUMNS}). */
+  #lockView(id: MessageId): MessageRecord | undefined {
+    const row = this.#sql
+      .exec<LockRow>(`SELECT ${LOCK_COLUMNS} FROM messages WHERE id = ?`, id)
+      .toArray()[0];
+    return row === undefined ? undefined : toLockRecord(row);
+  }
+
+  /** Inserts `record`; `metaJson`, when given, is its meta already as JSON (a store's item). */
+  #insert(record: MessageRecord, metaJson?: string): void {
+    if (metaJson === undefined && record.meta === META_NOT_LOADED) {
+      throw new Error(`#insert of ${record.id} without its meta`);
+    }
     this.#sql.exec(
       'INSERT INTO messages (id, created_at, meta, size, retry_at, locked_until, token) VALUES (?, ?, ?, ?, ?, ?, ?)',
       record.id,
       record.createdAt,
-      record.meta === null ? null : JSON.stringify(record.meta),
+      metaJson ?? (record.meta === null ? null : JSON.stringify(record.meta)),
       record.size,
       record.retryAt,
       record.lockedUntil,
@@ -164,6 +234,7 @@ export class ShardStore {
 
   /** Writes back the fields the rules change (contents and their size are written separately). */
   #save(record: MessageRecord): void {
+    if (record.meta === META_NOT_LOADED) throw new Error(`#save of a lock view of ${record.id}`);
     this.#sql.exec(
       'UPDATE messages SET meta = ?, retry_at = ?, locked_until = ?, token = ? WHERE id = ?',
       record.meta === null ? null : JSON.stringify(record.meta),
@@ -194,9 +265,12 @@ export class ShardStore {
 
   // ---- contents --------------------------------------------------------------------------------
 
-  /** Replaces the chunks of `id` with `source`; returns the size written. */
-  #putContents(id: MessageId, source: ContentsSource): number {
-    this.#sql.exec('DELETE FROM chunks WHERE owner = ?', id);
+  /**
+   * Writes the chunks of `id` from `source`, replacing any it had (`fresh`: the message row was
+   * just inserted, so it has none); returns the size written.
+   */
+  #putContents(id: MessageId, source: ContentsSource, fresh: boolean): number {
+    if (!fresh) this.#sql.exec('DELETE FROM chunks WHERE owner = ?', id);
     if ('bytes' in source) {
       const { bytes } = source;
       if (!(bytes instanceof Uint8Array)) throw new TypeError('contents must be a Uint8Array');
@@ -288,29 +362,40 @@ export class ShardStore {
     length: number,
     version: number | null,
   ): ContentsPiece {
-    const row = this.#row(id);
-    if (row === undefined) throw notFound(id);
-    if (row.size === null) throw notFound(id, 'contents of message');
-    if (version !== null && row.version !== version) return { changed: true };
     if (offset % CHUNK_BYTES !== 0 || length % CHUNK_BYTES !== 0 || length <= 0) {
       throw new TypeError(`contents are read in multiples of ${CHUNK_BYTES} bytes`);
     }
-    const end = Math.min(row.size, offset + length);
-    const bytes = new Uint8Array(Math.max(0, end - offset));
+    // The row and its chunks in one statement (a read per message is the drain's commonest call).
+    const rows = this.#sql
+      .exec<{ size: number | null; version: number; data: ArrayBuffer | null }>(
+        `SELECT m.size AS size, m.version AS version, c.data AS data FROM messages m
+           LEFT JOIN chunks c ON c.owner = m.id AND c.seq >= ?2 AND c.seq < ?3
+         WHERE m.id = ?1 ORDER BY c.seq`,
+        id,
+        offset / CHUNK_BYTES,
+        (offset + length) / CHUNK_BYTES,
+      )
+      .toArray();
+    const row = rows[0];
+    if (row === undefined) throw notFound(id);
+    if (row.size === null) throw notFound(id, 'contents of message');
+    if (version !== null && row.version !== version) return { changed: true };
+    const { size } = row;
+    const expected = Math.max(0, Math.min(size, offset + length) - offset);
+    const pieces = rows.flatMap(({ data }) => (data === null ? [] : [data]));
+    // One chunk (any message up to 1 MiB): SQLite's buffer is ours already, no copy.
+    if (pieces.length === 1 && pieces[0]!.byteLength === expected) {
+      return { size, version: row.version, bytes: new Uint8Array(pieces[0]!) };
+    }
+    const bytes = new Uint8Array(expected);
     let at = 0;
-    const cursor = this.#sql.exec<{ data: ArrayBuffer }>(
-      'SELECT data FROM chunks WHERE owner = ? AND seq >= ? AND seq < ? ORDER BY seq',
-      id,
-      offset / CHUNK_BYTES,
-      Math.ceil(end / CHUNK_BYTES),
-    );
-    for (const { data } of cursor) {
+    for (const data of pieces) {
       if (at + data.byteLength > bytes.byteLength) throw corrupt(id, 'contents longer than size');
       bytes.set(new Uint8Array(data), at);
       at += data.byteLength;
     }
     if (at !== bytes.byteLength) throw corrupt(id, 'contents shorter than size');
-    return { size: row.size, version: row.version, bytes };
+    return { size, version: row.version, bytes };
   }
 
   // ---- the contract's operations ---------------------------------------------------------------
@@ -321,13 +406,23 @@ export class ShardStore {
     return true;
   }
 
+  /**
+   * Inserts each message row, then its chunks. A taken id fails the row's INSERT (the primary
+   * key), which throws and so rolls the caller's transaction back: no batch is stored in part.
+   * Relying on the key instead of reading each id first saved a query per message.
+   */
   store(items: readonly StoreItem[], now: number): void {
     for (const item of items) {
-      if (this.#row(item.id) !== undefined) throw new TypeError(`id ${item.id} is taken`);
-    }
-    for (const item of items) {
-      const size = this.#putContents(item.id, item.contents);
-      this.#insert(storedRecord(item.id, now, item.meta, size, item.retryAt));
+      const size = sourceSize(item.contents);
+      if (typeof item.metaJson !== 'string') throw new TypeError('metaJson must be a string');
+      try {
+        const record = storedRecord(item.id, now, META_NOT_LOADED, size, item.retryAt);
+        this.#insert(record, item.metaJson);
+      } catch (error) {
+        if (isDuplicateId(error)) throw new TypeError(`id ${item.id} is taken`);
+        throw error;
+      }
+      this.#putContents(item.id, item.contents, true);
     }
   }
 
@@ -392,7 +487,7 @@ export class ShardStore {
 
   writeContents(id: MessageId, source: ContentsSource): void {
     if (this.#row(id) === undefined) throw notFound(id);
-    const size = this.#putContents(id, source);
+    const size = this.#putContents(id, source, false);
     this.#sql.exec('UPDATE messages SET size = ?, version = version + 1 WHERE id = ?', size, id);
   }
 
@@ -402,7 +497,7 @@ export class ShardStore {
   }
 
   lock(id: MessageId, ttl: number, now: number): Lease | null {
-    const record = this.#record(id);
+    const record = this.#lockView(id);
     if (record === undefined) throw notFound(id);
     const locked = lockRecord(record, ttl, now);
     if (!locked) return null;
@@ -411,25 +506,25 @@ export class ShardStore {
   }
 
   unlock(id: MessageId): void {
-    const record = this.#record(id);
+    const record = this.#lockView(id);
     if (record === undefined || record.lockedUntil === null) return;
     this.#saveLock(unlockRecord(record));
   }
 
   renew(lease: Lease, ttl: number, now: number): Lease {
-    const renewed = renewRecord(this.#record(lease.id), lease, ttl, now);
+    const renewed = renewRecord(this.#lockView(lease.id), lease, ttl, now);
     this.#saveLock(renewed.record);
     return renewed.lease;
   }
 
   release(lease: Lease): void {
-    const record = this.#record(lease.id);
+    const record = this.#lockView(lease.id);
     assertCurrent(record, lease);
     this.#saveLock(unlockRecord(record));
   }
 
   remove(id: MessageId, lease: Lease | undefined): void {
-    const record = this.#record(id);
+    const record = this.#lockView(id);
     if (lease !== undefined) assertCurrent(record, lease);
     if (record !== undefined) this.#deleteRow(id);
   }
@@ -444,7 +539,8 @@ export class ShardStore {
     items: readonly StoreItem[],
     now: number,
   ): void {
-    const record = this.#record(lease.id);
+    // A delete needs only the lock; an update writes the whole record back, meta included.
+    const record = change.delete ? this.#lockView(lease.id) : this.#record(lease.id);
     assertCurrent(record, lease);
     if (change.delete) {
       this.#deleteRow(lease.id);
@@ -465,7 +561,7 @@ export class ShardStore {
     const deleted: MessageId[] = [];
     const stale: MessageId[] = [];
     for (const lease of leases) {
-      if (isCurrent(this.#record(lease.id), lease)) {
+      if (isCurrent(this.#lockView(lease.id), lease)) {
         this.#deleteRow(lease.id);
         deleted.push(lease.id);
       } else {
@@ -495,10 +591,10 @@ export class ShardStore {
   }
 
   /** The rows `claimDue` would take now, oldest due first (the order core's `compareDue` gives). */
-  #dueRows(limit: number, now: number): Row[] {
+  #dueRows(limit: number, now: number): LockRow[] {
     return this.#sql
-      .exec<Row>(
-        `SELECT ${COLUMNS} FROM messages WHERE ${COMPLETE} AND ${UNLOCKED} AND ${DUE_AT} <= ?1 ORDER BY ${DUE_AT}, id LIMIT ?2`,
+      .exec<LockRow>(
+        `SELECT ${LOCK_COLUMNS} FROM messages WHERE ${COMPLETE} AND ${UNLOCKED} AND ${DUE_AT} <= ?1 ORDER BY ${DUE_AT}, id LIMIT ?2`,
         now,
         limit,
       )
@@ -516,7 +612,7 @@ export class ShardStore {
   claimDue(limit: number, ttl: number, now: number): ClaimedLease[] {
     const claimed: ClaimedLease[] = [];
     for (const row of this.#dueRows(limit, now)) {
-      const record = toRecord(row);
+      const record = toLockRecord(row);
       // The SQL above and core's rule must agree; if they ever don't, fail loudly (and roll back).
       if (!isDue(record, now)) throw new Error(`claimDue selected ${row.id}, which is not due`);
       const locked = lockRecord(record, ttl, now)!;

@@ -32,6 +32,15 @@ export async function answer<T>(body: () => T | Promise<T>): Promise<Wire<T>> {
   }
 }
 
+/** {@link answer} for a synchronous body (the calls of a shard's `batch`). */
+export function answerSync<T>(body: () => T): Wire<T> {
+  try {
+    return { ok: body() };
+  } catch (error) {
+    return { error: encodeError(classify(error)) };
+  }
+}
+
 /** Maps storage failures to the contract's codes; leaves mailspool errors and TypeErrors alone. */
 export function classify(error: unknown): unknown {
   if (isMailspoolError(error) || error instanceof TypeError) return error;

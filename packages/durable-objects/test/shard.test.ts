@@ -101,6 +101,28 @@ describe('errors across RPC', () => {
     await expect(s.getMessageMeta('s0.missing')).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
 
+  it('a store naming a taken id is refused whole (the primary key decides) and changes nothing', async () => {
+    const name = `taken-${crypto.randomUUID()}`;
+    const stub = shardStub(name);
+    const item = (id: string, text: string) => ({
+      id,
+      metaJson: JSON.stringify({ text }),
+      retryAt: null,
+      contents: { bytes: new TextEncoder().encode(text) },
+    });
+    expect(await stub.store([item('s0.first', 'one')], 1)).toEqual({ ok: undefined });
+    // A batch whose second item collides: the first item must not be stored either.
+    expect(await stub.store([item('s0.second', 'two'), item('s0.first', 'again')], 2)).toEqual({
+      error: expect.objectContaining({
+        code: 'TYPE_ERROR',
+        message: expect.stringMatching(/taken/),
+      }),
+    });
+    const s = await new DurableObjectEngine({ namespace: QUEUE, shards: 1, name }).connect();
+    expect(await s.getAllMessages()).toEqual(['s0.first']);
+    expect(new TextDecoder().decode(await s.getMessageContents('s0.first'))).toBe('one');
+    expect(await s.getMessageMeta('s0.first')).toEqual({ text: 'one' });
+  });
   it('an unreachable namespace rejects with UNAVAILABLE', async () => {
     const broken = {
       idFromName: (name: string) => QUEUE.idFromName(name),
@@ -111,6 +133,19 @@ describe('errors across RPC', () => {
     };
     const s = await new DurableObjectEngine({ namespace: broken, shards: 1 }).connect();
     await expect(s.getMessageMeta('s0.x')).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    // A stub that throws as it is called (here: has no such method) fails the call, alone or
+    // batched, instead of leaving it pending.
+    await expect(s.storeMessage({ meta: {}, contents: 'x' })).rejects.toMatchObject({
+      code: 'UNAVAILABLE',
+    });
+    const reads = await Promise.allSettled([
+      s.getMessageContents('s0.a'),
+      s.getMessageContents('s0.b'),
+    ]);
+    expect(reads.map((r) => r.status === 'rejected' && r.reason.code)).toEqual([
+      'UNAVAILABLE',
+      'UNAVAILABLE',
+    ]);
   });
 });
 
