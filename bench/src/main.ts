@@ -12,6 +12,7 @@ const wanted = args.filter((a) => !a.startsWith('--'));
 
 const suites: Record<string, (config: ReturnType<typeof benchConfig>) => Promise<SuiteResult>> = {
   memory: async (c) => (await import('./memory/memory.js')).runMemory(c),
+  'memory-chromium': async (c) => (await import('./memory/chromium.js')).runMemoryChromium(c),
   'idb-node': async (c) => (await import('./idb/node.js')).runIdbNode(c),
   'idb-chromium': async (c) => (await import('./idb/chromium.js')).runIdbChromium(c),
   'durable-objects': async (c) => (await import('./do/durable-objects.js')).runDurableObjects(c),
