@@ -16,7 +16,7 @@ import { chromium } from 'playwright-core';
 import type { BenchConfig } from '../lib/config.js';
 import { runTable, type Sample, type TableResult } from '../lib/harness.js';
 import { machine, type SuiteResult } from '../lib/report.js';
-import { idbTables } from './tables.js';
+import { idbTables, runSize, tableRounds } from './tables.js';
 
 async function bundle(entry: string, format: 'esm' | 'iife'): Promise<Uint8Array> {
   const result = await build({
@@ -92,7 +92,7 @@ export async function runIdbChromium(config: BenchConfig): Promise<SuiteResult> 
           await runTable(
             spec,
             (row, { warmup }) => {
-              const size = spec.id === 'stats' ? config.statsCalls : config.n;
+              const size = runSize(config, spec.id);
               const n = warmup ? Math.min(size, 50) : size;
               return page.evaluate(([t, r, count, tag]) => window.bench.run(t, r, count, tag), [
                 spec.id,
@@ -101,7 +101,7 @@ export async function runIdbChromium(config: BenchConfig): Promise<SuiteResult> 
                 newTag(),
               ] as const) as Promise<Sample>;
             },
-            { rounds: config.rounds, log: config.log },
+            { rounds: tableRounds(config, spec.id), log: config.log },
           ),
         );
       } finally {
@@ -114,7 +114,12 @@ export async function runIdbChromium(config: BenchConfig): Promise<SuiteResult> 
       title: 'IndexedDB engine in Chromium',
       date: new Date().toISOString(),
       machine: machine(`Chromium ${version} headless, on-disk profile`),
-      sizes: { n: config.n, statsN: config.statsN, statsCalls: config.statsCalls },
+      sizes: {
+        n: config.n,
+        drainN: config.drainN,
+        statsN: config.statsN,
+        statsCalls: config.statsCalls,
+      },
       tables,
       notes: [
         "Durability: the engine defaults to `'strict'` (flushed to disk when a store resolves); Chromium's default behaves like `'relaxed'`, which is what Dexie (default) and Workbox (explicitly relaxed) use. Each engine row's `vs limit` divides by the raw idb row of the same durability.",

@@ -8,6 +8,9 @@ import { verify } from '../lib/harness.js';
 
 export const CONTENT_BYTES = 10 * 1024;
 
+/** Messages per transaction when a run seeds its queue (untimed setup). */
+export const SEED_BATCH = 100;
+
 /** `n` fresh bodies of `size` bytes for run `tag`: random filler, header = [index, tag] (u32 LE). */
 export function makeBodies(n: number, tag: number, size = CONTENT_BYTES): Uint8Array[] {
   const filler = new Uint8Array(size);

@@ -8,7 +8,7 @@ import type { BenchConfig } from '../lib/config.js';
 import type { TableResult } from '../lib/harness.js';
 import { runTable } from '../lib/harness.js';
 import { machine, type SuiteResult } from '../lib/report.js';
-import { idbTables } from './tables.js';
+import { idbTables, runSize, tableRounds } from './tables.js';
 import { idbRows, prepareStats, type StatsFixture, statsRows } from './workloads.js';
 
 const newTag = () => crypto.getRandomValues(new Uint32Array(1))[0]!;
@@ -30,10 +30,10 @@ export async function runIdbNode(config: BenchConfig): Promise<SuiteResult> {
         (row, { warmup }) => {
           const work = rows?.[row];
           if (!work) throw new Error(`no workload ${spec.id}/${row}`);
-          const n = spec.id === 'stats' ? config.statsCalls : config.n;
+          const n = runSize(config, spec.id);
           return work(warmup ? Math.min(n, 50) : n, newTag());
         },
-        { rounds: config.rounds, log: config.log },
+        { rounds: tableRounds(config, spec.id), log: config.log },
       );
       tables.push(table);
     }
@@ -45,7 +45,12 @@ export async function runIdbNode(config: BenchConfig): Promise<SuiteResult> {
     title: 'IndexedDB engine in Node on fake-indexeddb 6.2.8',
     date: new Date().toISOString(),
     machine: machine('fake-indexeddb 6.2.8'),
-    sizes: { n: config.n, statsN: config.statsN, statsCalls: config.statsCalls },
+    sizes: {
+      n: config.n,
+      drainN: config.drainN,
+      statsN: config.statsN,
+      statsCalls: config.statsCalls,
+    },
     tables,
     notes: [
       'fake-indexeddb keeps everything in memory and has no durability: strict and relaxed rows do the same work here. It shows CPU overhead per call, not disk costs (PERF-ANCHORS.md).',

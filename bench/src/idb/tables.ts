@@ -4,13 +4,20 @@
  * exist only in Chromium (its Queue needs a service worker).
  */
 import type { BaselineSpec, RowSpec, TableSpec } from '../lib/harness.js';
+import { SEED_BATCH } from './messages.js';
 import { BATCH } from './workloads.js';
 
 const KIB10 = '10 KiB';
 
 export interface IdbSizes {
-  /** Messages stored or drained per run. */
+  /** Messages stored per run. */
   readonly n: number;
+  /** Messages in the queue one drain run empties (`BENCH_DRAIN_SIZE`). */
+  readonly drainN: number;
+  /** Measured rounds of the drain table (`BENCH_DRAIN_ROUNDS`). */
+  readonly drainRounds: number;
+  /** Measured rounds of the other tables. */
+  readonly rounds: number;
   /** Messages in the queue that stats() counts. */
   readonly statsN: number;
   /** stats() calls per run. */
@@ -26,6 +33,17 @@ function columns(workbox: boolean, dexie = true): BaselineSpec[] {
 }
 
 const relaxedLimit = { limit: 'raw-relaxed' };
+
+/** What one run of a table does `n` of: stats() calls, messages drained, or messages stored. */
+export function runSize(sizes: IdbSizes, table: string): number {
+  if (table === 'stats') return sizes.statsCalls;
+  return table === 'drain' ? sizes.drainN : sizes.n;
+}
+
+/** Measured rounds of a table: the drain table has its own knob (a 10,000-message run is long). */
+export function tableRounds(sizes: IdbSizes, table: string): number {
+  return table === 'drain' ? sizes.drainRounds : sizes.rounds;
+}
 
 export function idbTables(sizes: IdbSizes, workbox: boolean): TableSpec[] {
   const wb = (row: RowSpec): RowSpec[] => (workbox ? [row] : []);
@@ -71,7 +89,7 @@ export function idbTables(sizes: IdbSizes, workbox: boolean): TableSpec[] {
       id: 'drain',
       title: `drain: claimDue(${BATCH}) + read contents + fenced delete`,
       unit: 'msgs/s',
-      workload: `a queue of ${sizes.n} due messages drained: claim ${BATCH}, read each one's contents, delete the batch with its leases; repeat until empty.`,
+      workload: `a queue of ${sizes.drainN.toLocaleString('en-US')} due messages (seeded untimed, ${SEED_BATCH} per transaction) drained: claim ${BATCH}, read each one's contents, delete the batch with its leases; repeat until empty.`,
       baselines: columns(workbox),
       rows: [
         {

@@ -7,7 +7,7 @@ import { openDB } from 'idb';
 import { Queue } from 'workbox-background-sync';
 import { StorableRequest } from 'workbox-background-sync/StorableRequest.js';
 import { type Sample, verify } from '../lib/harness.js';
-import { makeBodies, makeMeta, Tally } from './messages.js';
+import { makeBodies, makeMeta, SEED_BATCH, Tally } from './messages.js';
 import type { Workload } from './workloads.js';
 
 /** Workbox's own database (workbox-background-sync/lib/QueueDb.js): every queue shares it. */
@@ -47,26 +47,28 @@ async function takeEntries(queueName: string): Promise<Entry[]> {
 }
 
 /**
- * Writes `n` entries exactly as `Queue.pushRequest` would (StorableRequest.toObject), 100 per
- * transaction: seeding through pushRequest (~200/s) would dominate the run.
+ * Writes `n` entries exactly as `Queue.pushRequest` would (StorableRequest.toObject), SEED_BATCH
+ * per transaction: seeding through pushRequest (~200/s) would dominate the run.
  */
 async function seed(queue: Queue, bodies: readonly Uint8Array[]): Promise<void> {
   await queue.size(); // makes Workbox create (or upgrade) its database first
-  const entries: Entry[] = [];
-  for (let i = 0; i < bodies.length; i++) {
-    const storable = await StorableRequest.fromRequest(request(i, bodies[i]!));
-    entries.push({
-      queueName: queue.name,
-      requestData: storable.toObject() as Entry['requestData'],
-      timestamp: Date.now(),
-      metadata: makeMeta(i),
-    });
-  }
   const db = await openDB(WORKBOX_DB);
   try {
-    for (let from = 0; from < entries.length; from += 100) {
+    for (let from = 0; from < bodies.length; from += SEED_BATCH) {
+      // A batch's requests are serialised together; ids (autoIncrement) keep the bodies' order.
+      const batch = bodies.slice(from, from + SEED_BATCH);
+      const entries: Entry[] = await Promise.all(
+        batch.map(async (body, k) => ({
+          queueName: queue.name,
+          requestData: (
+            await StorableRequest.fromRequest(request(from + k, body))
+          ).toObject() as Entry['requestData'],
+          timestamp: Date.now(),
+          metadata: makeMeta(from + k),
+        })),
+      );
       const tx = db.transaction('requests', 'readwrite');
-      for (const entry of entries.slice(from, from + 100)) void tx.store.add(entry);
+      for (const entry of entries) void tx.store.add(entry);
       await tx.done;
     }
   } finally {

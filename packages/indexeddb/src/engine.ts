@@ -97,7 +97,10 @@ export class IndexedDbEngine implements StorageEngine {
   /**
    * Calls `listener` after every committed change made through this engine and, via
    * BroadcastChannel, through any engine on the same database name in other tabs and workers
-   * of the origin. A throwing listener never affects the write. Returns the unsubscribe function.
+   * of the origin. Changes from other contexts arrive in order but may be merged (consecutive
+   * changes of one type become one event with all their ids) and up to ~16 ms late while writes
+   * keep coming there. A throwing listener never affects the write. Returns the unsubscribe
+   * function.
    */
   subscribe(listener: ChangeListener): () => void {
     return this.#changes.subscribe(listener);

@@ -162,6 +162,18 @@ const outbox = {
     engine.subscribe((event) => void window.report({ kind: 'change', event, tab }));
   },
 
+  /** Stores `count` messages one at a time, each awaited (a burst of single writes). */
+  async storeEach(name: string, count: number): Promise<string[]> {
+    const engine = new IndexedDbEngine({ name, durability: 'relaxed' });
+    const s = await engine.connect();
+    const ids: string[] = [];
+    for (let n = 0; n < count; n++) {
+      ids.push(await s.storeMessage({ meta: { n }, contents: `burst ${n}` }));
+    }
+    await engine.close();
+    return ids;
+  },
+
   /** Stores one message and deletes it; resolves with its id. */
   async storeAndDelete(name: string): Promise<string> {
     const engine = new IndexedDbEngine({ name });
