@@ -4,15 +4,10 @@
  * playwright-core. page.ts and sw.ts are bundled in memory by esbuild (workspace packages
  * resolved to their sources) and served from 127.0.0.1; nothing is downloaded.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromiumArgs, chromiumPath } from '@mailspool/test-support/chromium';
+import { launchWithDiskProfile } from '@mailspool/test-support/chromium';
+import { type FileServer, MODULE_PAGE_HTML, serveFiles } from '@mailspool/test-support/net';
 import { build } from 'esbuild';
-import { chromium } from 'playwright-core';
 import type { BenchConfig } from '../lib/config.js';
 import { runTable, type Sample, type TableResult } from '../lib/harness.js';
 import { machine, type SuiteResult } from '../lib/report.js';
@@ -35,41 +30,22 @@ async function bundle(entry: string, format: 'esm' | 'iife'): Promise<Uint8Array
 }
 
 /** Serves the page and the service worker on 127.0.0.1 until `close()`. */
-export async function startServer(): Promise<{ origin: string; close(): Promise<void> }> {
+export async function startServer(): Promise<FileServer> {
   const [page, sw] = await Promise.all([bundle('./page.ts', 'esm'), bundle('./sw.ts', 'iife')]);
-  const html =
-    '<!doctype html><meta charset="utf-8"><script type="module" src="/page.js"></script>';
-  const server: Server = createServer((request, response) => {
-    const js = { 'content-type': 'text/javascript', 'cache-control': 'no-store' };
-    if (request.url === '/page.js') response.writeHead(200, js).end(page);
-    else if (request.url === '/sw.js') response.writeHead(200, js).end(sw);
-    else if (request.url === '/') {
-      response.writeHead(200, { 'content-type': 'text/html', 'cache-control': 'no-store' });
-      response.end(html);
-    } else response.writeHead(404).end();
+  const js = 'text/javascript';
+  return serveFiles({
+    '/': { type: 'text/html', body: MODULE_PAGE_HTML },
+    '/page.js': { type: js, body: page },
+    '/sw.js': { type: js, body: sw },
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    origin: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
 }
 
 const newTag = () => crypto.getRandomValues(new Uint32Array(1))[0]!;
 
 export async function runIdbChromium(config: BenchConfig): Promise<SuiteResult> {
   const server = await startServer();
-  const profile = await mkdtemp(join(tmpdir(), 'mailspool-bench-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: chromiumPath,
-    args: [...chromiumArgs],
-    headless: true,
-  });
+  const browser = await launchWithDiskProfile('mailspool-bench');
+  const { context } = browser;
   try {
     const version = context.browser()?.version() ?? 'unknown';
     const page = await context.newPage();
@@ -127,8 +103,7 @@ export async function runIdbChromium(config: BenchConfig): Promise<SuiteResult> 
       ],
     };
   } finally {
-    await context.close();
+    await browser.close();
     await server.close();
-    await rm(profile, { recursive: true, force: true });
   }
 }

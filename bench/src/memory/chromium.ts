@@ -4,15 +4,11 @@
  * the renderer measured by renderer-meter.ts. page.ts is bundled in memory by esbuild (workspace
  * packages resolved to their sources) and served from 127.0.0.1; nothing is downloaded.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromiumArgs, chromiumPath } from '@mailspool/test-support/chromium';
+import { launchWithDiskProfile } from '@mailspool/test-support/chromium';
+import { type FileServer, MODULE_PAGE_HTML, serveFiles } from '@mailspool/test-support/net';
 import { build } from 'esbuild';
-import { type CDPSession, chromium, type Page } from 'playwright-core';
+import type { CDPSession, Page } from 'playwright-core';
 import type { BenchConfig } from '../lib/config.js';
 import { type MemoryRow, machine, type SuiteResult } from '../lib/report.js';
 import { controlReads, verifyControlSeen, verifyNoContentsLoaded } from './checks.js';
@@ -21,7 +17,7 @@ import { measureRenderer } from './renderer-meter.js';
 import { CONTENTS, SEED_BATCH } from './seed.js';
 
 /** Serves page.ts (bundled) on 127.0.0.1 until `close()`. */
-async function servePage(): Promise<{ origin: string; close(): Promise<void> }> {
+async function servePage(): Promise<FileServer> {
   const bundled = await build({
     entryPoints: [fileURLToPath(new URL('./page.ts', import.meta.url))],
     bundle: true,
@@ -32,28 +28,10 @@ async function servePage(): Promise<{ origin: string; close(): Promise<void> }> 
     write: false,
     logLevel: 'silent',
   });
-  const js = bundled.outputFiles[0]!.contents;
-  const html =
-    '<!doctype html><meta charset="utf-8"><script type="module" src="/page.js"></script>';
-  const server: Server = createServer((request, response) => {
-    if (request.url === '/page.js') {
-      response.writeHead(200, { 'content-type': 'text/javascript', 'cache-control': 'no-store' });
-      response.end(js);
-    } else if (request.url === '/') {
-      response.writeHead(200, { 'content-type': 'text/html', 'cache-control': 'no-store' });
-      response.end(html);
-    } else response.writeHead(404).end();
+  return serveFiles({
+    '/': { type: 'text/html', body: MODULE_PAGE_HTML },
+    '/page.js': { type: 'text/javascript', body: bundled.outputFiles[0]!.contents },
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    origin: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
 }
 
 const seconds = (since: number) => `${((performance.now() - since) / 1000).toFixed(1)} s`;
@@ -109,12 +87,8 @@ export async function runMemoryChromium(config: BenchConfig): Promise<SuiteResul
   const n = config.memoryN;
   const contentsBytes = n * CONTENTS;
   const server = await servePage();
-  const profile = await mkdtemp(join(tmpdir(), 'mailspool-bench-memory-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: chromiumPath,
-    args: [...chromiumArgs],
-    headless: true,
-  });
+  const browser = await launchWithDiskProfile('mailspool-bench-memory');
+  const { context } = browser;
   try {
     const version = context.browser()?.version() ?? 'unknown';
     // The persistent context's first tab: no second renderer in the trace.
@@ -192,8 +166,7 @@ export async function runMemoryChromium(config: BenchConfig): Promise<SuiteResul
       ],
     };
   } finally {
-    await context.close();
+    await browser.close();
     await server.close();
-    await rm(profile, { recursive: true, force: true });
   }
 }

@@ -1,2 +1,6 @@
 /** How the e2e tests launch Chromium: the repository's shared settings (Debian Chromium, TOOLCHAIN.md flags). */
-export { chromiumArgs, chromiumPath } from '@mailspool/test-support/chromium';
+export {
+  chromiumArgs,
+  chromiumPath,
+  launchWithDiskProfile,
+} from '@mailspool/test-support/chromium';

@@ -8,6 +8,9 @@
  * Plain JavaScript (types in chromium.d.ts) so that vitest and vite config files, which Node
  * loads itself, can import it too.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
 export const chromiumPath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
@@ -30,4 +33,30 @@ export function launchChromium(options = {}) {
     headless: true,
     ...options,
   });
+}
+
+/**
+ * Launches headless Chromium with a fresh profile on disk (IndexedDB in files, as for a user),
+ * in a temporary directory named after `prefix`; `close()` closes it and removes the directory.
+ */
+/** @param {string} prefix */
+export async function launchWithDiskProfile(prefix) {
+  const profile = await mkdtemp(join(tmpdir(), `${prefix}-`));
+  try {
+    const context = await chromium.launchPersistentContext(profile, {
+      executablePath: chromiumPath,
+      args: [...chromiumArgs],
+      headless: true,
+    });
+    return {
+      context,
+      close: async () => {
+        await context.close();
+        await rm(profile, { recursive: true, force: true });
+      },
+    };
+  } catch (error) {
+    await rm(profile, { recursive: true, force: true });
+    throw error;
+  }
 }

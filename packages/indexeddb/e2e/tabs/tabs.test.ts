@@ -3,12 +3,9 @@
  * served from 127.0.0.1): the flush race, pages killed mid-store, a real quota, versionchange,
  * blocked opens and cross-tab change events.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { chromiumArgs, chromiumPath } from '../chromium.js';
+import { launchWithDiskProfile } from '../chromium.js';
 import type { Report } from './page.js';
 import { type PageServer, startPageServer } from './server.js';
 
@@ -16,27 +13,22 @@ import { type PageServer, startPageServer } from './server.js';
 
 let server: PageServer;
 let context: BrowserContext;
-let profile: string;
+let browser: Awaited<ReturnType<typeof launchWithDiskProfile>>;
 let onReport: (report: Report) => void = () => {};
 let dbCounter = 0;
 const dbName = (what: string) => `${what}-${Date.now().toString(36)}-${dbCounter++}`;
 
 beforeAll(async () => {
   server = await startPageServer();
-  profile = await mkdtemp(join(tmpdir(), 'mailspool-idb-e2e-'));
   // A persistent profile on disk: IndexedDB lives in files, as for a user.
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: chromiumPath,
-    args: [...chromiumArgs],
-    headless: true,
-  });
+  browser = await launchWithDiskProfile('mailspool-idb-e2e');
+  context = browser.context;
   await context.exposeBinding('report', (_source, report: Report) => onReport(report));
 }, 60_000);
 
 afterAll(async () => {
-  await context?.close();
+  await browser?.close();
   await server?.close();
-  if (profile) await rm(profile, { recursive: true, force: true });
 });
 
 async function openPage(origin = server.origin): Promise<Page> {
