@@ -110,6 +110,11 @@ export function idbTables(sizes: IdbSizes, workbox: boolean): TableSpec[] {
           label: '**engine**, the 50 `getMessageContents` issued together (`Promise.all`), strict',
         },
         {
+          id: 'engine-concurrent-relaxed',
+          label:
+            "**engine**, the 50 reads issued together, relaxed (Dexie's durability; vs limit: the strict raw row)",
+        },
+        {
           id: 'raw-batch-read-strict',
           label: `raw idb, contents of the ${BATCH} read in one tx (a \`getMessages(ids)\` prototype: 3 tx per ${BATCH}), strict`,
         },

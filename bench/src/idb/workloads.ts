@@ -643,6 +643,7 @@ export const idbRows: Record<string, Record<string, Workload>> = {
     'raw-cursor-strict': rawDrain('one-per-tx', 'strict', 'cursor'),
     'engine-strict': engineDrain('strict'),
     'engine-concurrent-strict': engineDrain('strict', 'concurrent'),
+    'engine-concurrent-relaxed': engineDrain('relaxed', 'concurrent'),
     'raw-batch-read-strict': rawDrain('batch-read', 'strict'),
     'raw-one-tx-strict': rawDrainOneTx('strict'),
     dexie: dexieDrain,
