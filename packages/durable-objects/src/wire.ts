@@ -24,15 +24,11 @@ export type Wire<T> = { readonly ok: T } | { readonly error: EncodedError };
  * becomes `QUOTA_EXCEEDED`; anything not a mailspool error or TypeError is encoded as `INTERNAL`
  * (the client turns that into `UNAVAILABLE` with the remote message).
  */
-export async function answer<T>(body: () => T | Promise<T>): Promise<Wire<T>> {
-  try {
-    return { ok: await body() };
-  } catch (error) {
-    return { error: encodeError(classify(error)) };
-  }
+export function answer<T>(body: () => T): Promise<Wire<T>> {
+  return Promise.resolve(answerSync(body));
 }
 
-/** {@link answer} for a synchronous body (the calls of a shard's `batch`). */
+/** {@link answer}, answered at once (the writes and the calls of a shard's `batch`). */
 export function answerSync<T>(body: () => T): Wire<T> {
   try {
     return { ok: body() };
