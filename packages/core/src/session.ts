@@ -31,6 +31,7 @@ import {
   normalizeLease,
   normalizeMeta,
   normalizeMetaValue,
+  normalizeMetaWithJson,
 } from './validate.js';
 
 /** The default and minimum contents limit the contract promises: 25 MiB. */
@@ -43,6 +44,8 @@ const CLAIM_ATTEMPTS = 8;
 export interface PreparedMessage {
   readonly id: MessageId;
   readonly meta: MessageMeta;
+  /** `meta` as JSON (made by the size check; for engines that store meta as JSON). */
+  readonly metaJson: string;
   readonly contents: Uint8Array;
   readonly retryAt: number | null;
 }
@@ -394,9 +397,9 @@ export abstract class BaseSession implements StorageSession {
         `a message to store must be { meta, contents, retryAt? }, got ${describe(input)}`,
       );
     }
-    const meta = normalizeMeta(input.meta);
+    const { meta, json: metaJson } = normalizeMetaWithJson(input.meta);
     const contents = normalizeContents(input.contents, this.#maxMessageBytes);
     if (input.retryAt !== undefined) assertTime(input.retryAt, 'retryAt');
-    return { id: this._newId(), meta, contents, retryAt: input.retryAt ?? null };
+    return { id: this._newId(), meta, metaJson, contents, retryAt: input.retryAt ?? null };
   }
 }

@@ -38,6 +38,14 @@ export function normalizeMetaValue(value: unknown, key: string): MetaValue {
 
 /** Throws unless `meta` is a plain object of {@link MetaValue}s; returns an unshared copy. */
 export function normalizeMeta(meta: unknown): MessageMeta {
+  return normalizeMetaWithJson(meta).meta;
+}
+
+/**
+ * {@link normalizeMeta}, also returning the copy's JSON: the size check makes it anyway, and an
+ * engine that stores meta as JSON (the Durable Objects shard) then need not make it again.
+ */
+export function normalizeMetaWithJson(meta: unknown): { meta: MessageMeta; json: string } {
   if (
     typeof meta !== 'object' ||
     meta === null ||
@@ -54,19 +62,24 @@ export function normalizeMeta(meta: unknown): MessageMeta {
   for (const [key, value] of Object.entries(meta))
     entries.push([key, normalizeMetaValue(value, key)]);
   const copy = Object.fromEntries(entries) as MessageMeta;
-  assertMetaSize(copy);
-  return copy;
+  return { meta: copy, json: sizedMetaJson(copy) };
 }
 
 /** Throws `TOO_LARGE` when the meta's JSON exceeds {@link MAX_META_CHARS}. */
 export function assertMetaSize(meta: MessageMeta): void {
-  const size = JSON.stringify(meta).length;
-  if (size > MAX_META_CHARS) {
+  sizedMetaJson(meta);
+}
+
+/** The meta's JSON, or `TOO_LARGE` when it exceeds {@link MAX_META_CHARS}. */
+function sizedMetaJson(meta: MessageMeta): string {
+  const json = JSON.stringify(meta);
+  if (json.length > MAX_META_CHARS) {
     throw new MailspoolError(
       ErrorCode.TOO_LARGE,
-      `meta is ${size} characters as JSON; the limit is ${MAX_META_CHARS}`,
+      `meta is ${json.length} characters as JSON; the limit is ${MAX_META_CHARS}`,
     );
   }
+  return json;
 }
 
 /** Throws unless `key` is a string meta key. */

@@ -442,7 +442,7 @@ class DurableObjectSession extends BaseSession implements DurableObjectStorageSe
         }
         items.push({
           id: message.id,
-          metaJson: JSON.stringify(message.meta),
+          metaJson: message.metaJson,
           retryAt: message.retryAt,
           contents,
         });
