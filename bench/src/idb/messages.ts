@@ -3,7 +3,7 @@
  * plus 10 KiB of random bytes. The first 8 bytes of each body carry its index and the run's tag,
  * so a run can prove it stored or read back exactly the messages it was given.
  */
-import type { MessageMeta } from '@mailspool/core';
+import type { MessageMeta, QueueStats } from '@mailspool/core';
 import { verify } from '../lib/harness.js';
 
 export const CONTENT_BYTES = 10 * 1024;
@@ -66,4 +66,25 @@ export class Tally {
     verify(this.#bytes === n * size, `${this.#bytes} bytes, expected ${n * size}`);
     return `${n} msgs, ${this.#bytes} bytes`;
   }
+}
+
+/**
+ * The stats of the benchmarks' seeded queues of `n`: a tenth locked, a fifth deferred, the rest
+ * due (the stats table and both memory suites seed this shape).
+ */
+export function queueShape(n: number): QueueStats {
+  const active = Math.floor(n / 10);
+  const deferred = Math.floor(n / 5);
+  return { total: n, active, deferred, due: n - active - deferred };
+}
+
+/** Throws unless `got` has exactly the counts of `expected`. */
+export function verifyStats(got: QueueStats, expected: QueueStats, what = 'stats'): void {
+  verify(
+    got.total === expected.total &&
+      got.active === expected.active &&
+      got.deferred === expected.deferred &&
+      got.due === expected.due,
+    `${what} ${JSON.stringify(got)} ≠ ${JSON.stringify(expected)}`,
+  );
 }

@@ -14,7 +14,15 @@ import { IndexedDbEngine } from '@mailspool/indexeddb';
 import Dexie, { type Table } from 'dexie';
 import { deleteDB, type IDBPDatabase, openDB } from 'idb';
 import { type Sample, verify } from '../lib/harness.js';
-import { CONTENT_BYTES, makeBodies, makeMeta, SEED_BATCH, Tally } from './messages.js';
+import {
+  CONTENT_BYTES,
+  makeBodies,
+  makeMeta,
+  queueShape,
+  SEED_BATCH,
+  Tally,
+  verifyStats,
+} from './messages.js';
 
 export type Durability = 'strict' | 'relaxed';
 export type Workload = (n: number, tag: number) => Promise<Sample>;
@@ -482,16 +490,9 @@ export interface StatsFixture {
 
 const HOUR = 3_600_000;
 
-/** The expected stats of a prepared queue of `n`. */
-export function statsShape(n: number): QueueStats {
-  const active = Math.floor(n / 10);
-  const deferred = Math.floor(n / 5);
-  return { total: n, active, deferred, due: n - active - deferred };
-}
-
 /** Seeds the engine's database and Dexie's with the same `n` messages in the same states. */
 export async function prepareStats(n: number, tag: number): Promise<StatsFixture> {
-  const expected = statsShape(n);
+  const expected = queueShape(n);
   const later = now() + HOUR;
   // Deferred ones are the last fifth: claimDue (oldest due first) locks only due ones.
   const deferredFrom = n - expected.deferred;
@@ -504,7 +505,7 @@ export async function prepareStats(n: number, tag: number): Promise<StatsFixture
   const locked = await session.claimDue({ limit: expected.active, ttl: HOUR });
   verify(locked.length === expected.active, `locked ${locked.length}`);
   const seen = await session.stats();
-  verify(same(seen, expected), `seeded ${JSON.stringify(seen)} ≠ ${JSON.stringify(expected)}`);
+  verifyStats(seen, expected, 'seeded');
   await session.close();
 
   const dexie = new DexieOutbox(dbName('stats-dexie', tag));
@@ -540,9 +541,6 @@ export async function prepareStats(n: number, tag: number): Promise<StatsFixture
   };
 }
 
-const same = (a: QueueStats, b: QueueStats) =>
-  a.total === b.total && a.active === b.active && a.deferred === b.deferred && a.due === b.due;
-
 /** `calls` stats() calls, each checked against the fixture. */
 export function statsRows(fixture: () => StatsFixture): Record<string, Workload> {
   const run = async (calls: number, stats: () => Promise<QueueStats>): Promise<Sample> => {
@@ -552,7 +550,7 @@ export function statsRows(fixture: () => StatsFixture): Record<string, Workload>
     for (let k = 0; k < calls; k++) results.push(await stats());
     const ms = elapsed(start);
     for (const result of results) {
-      verify(same(result, expected), `${JSON.stringify(result)} ≠ ${JSON.stringify(expected)}`);
+      verifyStats(result, expected);
     }
     return { ops: calls, ms, check: `${calls} × ${JSON.stringify(expected)}` };
   };

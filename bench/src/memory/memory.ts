@@ -9,6 +9,7 @@ import 'fake-indexeddb/auto';
 import { MemoryEngine, type MessageId, type StorageEngine } from '@mailspool/core';
 import { IndexedDbEngine } from '@mailspool/indexeddb';
 import { deleteDB } from 'idb';
+import { verifyStats } from '../idb/messages.js';
 import type { BenchConfig } from '../lib/config.js';
 import { verify } from '../lib/harness.js';
 import { type MemoryRow, type MemoryTable, machine, type SuiteResult } from '../lib/report.js';
@@ -46,13 +47,7 @@ async function measureEngine(
     });
     const stats = await measure(() => session.stats());
     const got = stats.result;
-    verify(
-      got.total === expected.total &&
-        got.active === expected.active &&
-        got.deferred === expected.deferred &&
-        got.due === expected.due,
-      `stats ${JSON.stringify(got)} ≠ ${JSON.stringify(expected)}`,
-    );
+    verifyStats(got, expected);
     rows.push({
       id: `${label}-stats`,
       label: `${label} \`stats()\``,

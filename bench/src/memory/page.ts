@@ -6,8 +6,9 @@
  */
 import type { MessageId, QueueStats, StorageSession } from '@mailspool/core';
 import { IndexedDbEngine } from '@mailspool/indexeddb';
+import { queueShape, verifyStats } from '../idb/messages.js';
 import { verify } from '../lib/harness.js';
-import { CONTENTS, HOUR, lockTenth, queueShape, storeBatch } from './seed.js';
+import { CONTENTS, HOUR, lockTenth, storeBatch } from './seed.js';
 
 export type MemoryCall = 'all' | 'stats' | 'control';
 
@@ -73,13 +74,7 @@ const memoryBench = {
     if (call === 'stats') {
       const got = kept as QueueStats;
       const expected = queueShape(n);
-      verify(
-        got.total === expected.total &&
-          got.active === expected.active &&
-          got.deferred === expected.deferred &&
-          got.due === expected.due,
-        `stats ${JSON.stringify(got)} ≠ ${JSON.stringify(expected)}`,
-      );
+      verifyStats(got, expected);
       return JSON.stringify(got);
     }
     const read = (kept as Uint8Array[]).reduce((sum, bytes) => sum + bytes.byteLength, 0);

@@ -1,11 +1,10 @@
 /**
  * Internal (used by memory.ts in Node and by page.ts in Chromium): the queue both memory suites
  * measure. `n` messages with 8 KiB contents each (PERF-ANCHORS.md's meta); the last fifth deferred
- * an hour, a tenth of the queue locked for an hour, the rest due — the shape of
- * `statsShape` in ../idb/workloads.ts, restated here so the page bundle does not pull in Dexie.
+ * an hour, a tenth of the queue locked for an hour, the rest due (`queueShape`, ../idb/messages.ts).
  */
 import type { QueueStats, StorageSession } from '@mailspool/core';
-import { makeBodies, makeMeta } from '../idb/messages.js';
+import { makeBodies, makeMeta, queueShape } from '../idb/messages.js';
 import { verify } from '../lib/harness.js';
 
 /** Contents per message in the memory suites. */
@@ -14,13 +13,6 @@ export const CONTENTS = 8192;
 export const SEED_BATCH = 1000;
 /** How long the deferred fifth waits and the locked tenth stays locked. */
 export const HOUR = 3_600_000;
-
-/** The stats a seeded queue of `n` must report. */
-export function queueShape(n: number): QueueStats {
-  const active = Math.floor(n / 10);
-  const deferred = Math.floor(n / 5);
-  return { total: n, active, deferred, due: n - active - deferred };
-}
 
 /**
  * Stores messages `from`…`from + count - 1` of a queue of `n` in one `storeMessages` call (those
