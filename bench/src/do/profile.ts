@@ -5,8 +5,9 @@
  * Each round runs the cycle (store n one per call, claim 50 until empty, read each, delete each
  * claim) as four requests per variant, interleaved, and measures the **CPU time workerd spent**
  * on each: the sum of the first field of `/proc/<pid>/task/<tid>/schedstat` (ns on CPU) over the
- * runtime's threads. CPU time, unlike wall time, hardly moves when other jobs load the machine,
- * which is what made the engine's overheads findable on a shared 2-core box. Linux only.
+ * runtime's threads. While other jobs loaded this 2-core box, wall times swung 2–3× between
+ * runs and these CPU ratios about ±15 %: enough to find a phase 1.5× over raw, not a 5 % one.
+ * Linux only.
  *
  * `PROFILE_CPU=1` also records a V8 CPU profile of the runtime through miniflare's inspector
  * port (engine rounds only) and prints the functions with the most self time; the raw profile is
