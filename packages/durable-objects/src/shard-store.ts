@@ -270,10 +270,10 @@ export class ShardStore {
    * just inserted, so it has none); returns the size written.
    */
   #putContents(id: MessageId, source: ContentsSource, fresh: boolean): number {
+    const size = sourceSize(source);
     if (!fresh) this.#sql.exec('DELETE FROM chunks WHERE owner = ?', id);
     if ('bytes' in source) {
       const { bytes } = source;
-      if (!(bytes instanceof Uint8Array)) throw new TypeError('contents must be a Uint8Array');
       for (let offset = 0, seq = 0; offset < bytes.byteLength; offset += CHUNK_BYTES, seq++) {
         this.#sql.exec(
           'INSERT INTO chunks (owner, seq, data) VALUES (?, ?, ?)',
@@ -282,11 +282,9 @@ export class ShardStore {
           blob(bytes, offset, offset + CHUNK_BYTES),
         );
       }
-      return bytes.byteLength;
+      return size;
     }
     const owner = uploadOwner(source.upload);
-    const { size } = source;
-    if (!Number.isSafeInteger(size) || size < 0) throw new TypeError('upload size must be >= 0');
     const staged = this.#sql
       .exec<{ n: number; bytes: number; first: number | null; last: number | null }>(
         'SELECT count(*) AS n, coalesce(sum(length(data)), 0) AS bytes, min(seq) AS first, max(seq) AS last FROM chunks WHERE owner = ?',
