@@ -4,7 +4,7 @@
  * only ever builds A's engine, so an id of tenant B routes to one of A's shards, where it does
  * not exist (404): there is no shared table where a missing check could leak mail.
  */
-import { DurableObjectEngine } from '@mailspool/durable-objects';
+import { DurableObjectEngine, shardName } from '@mailspool/durable-objects';
 import type { RelayConfig, RelayEnv } from './config.js';
 
 const PREFIX = 'tenant.';
@@ -18,8 +18,17 @@ export function tenantEngine(
   return new DurableObjectEngine({
     namespace: env.QUEUE_SHARD,
     shards: config.shards,
-    name: `${PREFIX}${tenant}`,
+    name: queueName(tenant),
   });
+}
+
+function queueName(tenant: string): string {
+  return `${PREFIX}${tenant}`;
+}
+
+/** The Durable Object name of shard `index` of `tenant`'s queue. */
+export function tenantShardName(tenant: string, index: number): string {
+  return shardName(queueName(tenant), index);
 }
 
 /** The tenant a shard belongs to, from the shard's Durable Object name (`tenant.<id>:<n>`). */

@@ -153,7 +153,8 @@ interface Outgoing {
 }
 
 interface EngineConfig {
-  readonly namespace: ShardNamespace;
+  /** `undefined` for a {@link ShardLocalEngine}, which reaches no other shard. */
+  readonly namespace: ShardNamespace | undefined;
   readonly shards: number;
   readonly name: string;
   readonly piece: number;
@@ -161,6 +162,8 @@ interface EngineConfig {
   readonly maxMessageBytes: number;
   readonly locationHint: DurableObjectLocationHint | undefined;
   readonly idempotencyRetention: number;
+  /** Set for a {@link ShardLocalEngine}: the one shard, called in-process, and its index. */
+  readonly local: { readonly index: number; readonly shard: ShardRpc } | undefined;
 }
 
 /**
@@ -219,11 +222,52 @@ export class DurableObjectEngine implements StorageEngine {
       maxMessageBytes,
       locationHint: options.locationHint,
       idempotencyRetention,
+      local: undefined,
     };
     this.supports = { persistent: true, shared: true, changeEvents: false, maxMessageBytes };
   }
 
   /** Opens a session; never rejects (shards are reached on first use). */
+  async connect(): Promise<DurableObjectStorageSession> {
+    return new DurableObjectSession(this.#config);
+  }
+}
+
+/**
+ * An engine over one shard, called in-process with no RPC: the engine a shard's due hook relays
+ * its own due mail with (`QueueShard.localEngine`). Its sessions are the Durable Object engine's
+ * sessions with every call going to that one shard: claims, lists and stats see only it, an id of
+ * another shard answers as unknown, and new messages (an attempt's bounce) are stored on it.
+ * Same `supports` as {@link DurableObjectEngine}.
+ */
+export class ShardLocalEngine implements StorageEngine {
+  readonly supports: Capabilities;
+  readonly #config: EngineConfig;
+
+  /** `shard` is the QueueShard itself, `index` its index in its queue's name. */
+  constructor(shard: ShardRpc, index: number, options: EngineOptions = {}) {
+    if (!Number.isSafeInteger(index) || index < 0 || index >= MAX_SHARDS) {
+      throw new TypeError(`index must be an integer from 0 to ${MAX_SHARDS - 1}`);
+    }
+    const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    if (!Number.isSafeInteger(maxMessageBytes) || maxMessageBytes < 0) {
+      throw new TypeError('maxMessageBytes must be an integer >= 0');
+    }
+    this.#config = {
+      namespace: undefined,
+      shards: 1,
+      name: '',
+      // Nothing crosses an RPC boundary, but the shard still bounds one answer by this budget.
+      piece: DEFAULT_RPC_PIECE_BYTES,
+      clock: options.clock,
+      maxMessageBytes,
+      locationHint: undefined,
+      idempotencyRetention: DEFAULT_IDEMPOTENCY_RETENTION_MS,
+      local: { index, shard },
+    };
+    this.supports = { persistent: true, shared: true, changeEvents: false, maxMessageBytes };
+  }
+
   async connect(): Promise<DurableObjectStorageSession> {
     return new DurableObjectSession(this.#config);
   }
@@ -263,9 +307,13 @@ class DurableObjectSession extends BaseSession implements DurableObjectStorageSe
   }
 
   #shard(index: number): ShardRpc {
+    const { local } = this.#config;
+    if (local) return local.shard;
     let stub = this.#stubs.get(index);
     if (!stub) {
-      const { namespace, name, locationHint } = this.#config;
+      const { namespace, name, locationHint } = this.#config as EngineConfig & {
+        namespace: ShardNamespace;
+      };
       const id = namespace.idFromName(shardName(name, index));
       stub = (
         locationHint === undefined ? namespace.get(id) : namespace.get(id, { locationHint })
@@ -284,6 +332,7 @@ class DurableObjectSession extends BaseSession implements DurableObjectStorageSe
   }
 
   #indexOf(id: MessageId): number {
+    if (this.#config.local) return this.#config.local.index;
     const index = shardOf(id);
     return index !== undefined && index < this.#config.shards ? index : 0;
   }
@@ -373,7 +422,8 @@ class DurableObjectSession extends BaseSession implements DurableObjectStorageSe
   }
 
   protected override _newId(): MessageId {
-    return shardedId(this.#pinned ?? randomShard(this.#config.shards));
+    const { local, shards } = this.#config;
+    return shardedId(local ? local.index : (this.#pinned ?? randomShard(shards)));
   }
 
   /**

@@ -11,9 +11,10 @@ export {
   DEFAULT_IDEMPOTENCY_RETENTION_MS,
   DEFAULT_RPC_PIECE_BYTES,
   DurableObjectEngine,
+  ShardLocalEngine,
 } from './engine.js';
 export type { DueEvent, DueHookService } from './queue-shard.js';
 export { DUE_EVENT_IDS, DUE_HOOK_BINDING, MAX_ALARM_DELAY_MS, QueueShard } from './queue-shard.js';
-export { MAX_SHARDS } from './routing.js';
+export { MAX_SHARDS, shardName } from './routing.js';
 export { CHUNK_BYTES } from './schema.js';
 export type { StoredOnce } from './shard-store.js';

@@ -16,12 +16,15 @@ import { DurableObject } from 'cloudflare:workers';
 import type {
   AttemptChange,
   DeleteManyResult,
+  EngineOptions,
   Lease,
   MessageId,
   MessageMeta,
   MetaValue,
   QueueStats,
 } from '@mailspool/core';
+import { ShardLocalEngine } from './engine.js';
+import { shardIndexOfName } from './routing.js';
 import { CHUNK_BYTES, migrate } from './schema.js';
 import {
   type ClaimedLease,
@@ -75,7 +78,11 @@ const UPLOAD_EXPIRY_MS = 60 * 60 * 1000;
 export interface DueEvent {
   /** The shard's Durable Object id (hex). */
   readonly shard: string;
-  /** The shard's name (`<prefix>:<index>`), when the runtime knows it. */
+  /**
+   * The shard's name (`<prefix>:<index>`): the runtime's `ctx.id.name`, or, for an instance the
+   * runtime started without one (an alarm after a restart), the name the shard stored the first
+   * time it learned it. `undefined` only for a shard never reached through `idFromName`.
+   */
   readonly name: string | undefined;
   /** How many messages `claimDue` would take now on this shard. */
   readonly due: number;
@@ -94,6 +101,8 @@ export interface DueHookService {
 
 const FAILURES = 'hook_failures';
 const RETRY_AT = 'hook_retry_at';
+/** Alarms in a row whose hook left due mail untouched (see `alarm`). */
+const IDLE = 'hook_idle';
 
 /**
  * One queue shard. Export it from your Worker (`export { QueueShard } from
@@ -107,6 +116,8 @@ export class QueueShard<Env = unknown> extends DurableObject<Env> {
   #armed: number | null | undefined;
   /** Counts committed changes, so the alarm can tell whether its hook made progress. */
   #changes = 0;
+  /** `<queue>:<index>`, once known (see {@link QueueShard.shardName}). */
+  #name: string | undefined;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -115,7 +126,12 @@ export class QueueShard<Env = unknown> extends DurableObject<Env> {
     // No call is served before the schema is current and the alarm matches the stored state,
     // so after a reset or a deploy no due message waits for a wake-up that was lost.
     void ctx.blockConcurrencyWhile(async () => {
-      ctx.storage.transactionSync(() => migrate(ctx.storage.sql));
+      ctx.storage.transactionSync(() => {
+        migrate(ctx.storage.sql);
+        this.#name = this.#store.getName();
+      });
+      const told = this.runtimeName();
+      if (told !== undefined && told !== this.#name) this.rememberName(told);
       await this.#rearm();
     });
   }
@@ -131,7 +147,19 @@ export class QueueShard<Env = unknown> extends DurableObject<Env> {
     await this.#binding()?.onDue(event);
   }
 
-  /** Delay before the `attempt`-th retry of a failed hook: 1 s doubling up to 5 min. */
+  /**
+   * The name the runtime gave this instance (`ctx.id.name`): set when a request reached it through
+   * `idFromName`, missing when the runtime started it for an alarm. Tests override it to start an
+   * instance as an alarm would.
+   */
+  protected runtimeName(): string | undefined {
+    return this.ctx.id.name;
+  }
+
+  /**
+   * Delay before the `attempt`-th retry of a failed hook, and before due mail the hook left
+   * untouched is offered again: 1 s doubling up to 5 min.
+   */
   protected retryDelay(attempt: number): number {
     return Math.min(1000 * 2 ** Math.max(0, attempt - 1), 5 * 60 * 1000);
   }
@@ -147,6 +175,36 @@ export class QueueShard<Env = unknown> extends DurableObject<Env> {
 
   #now(): number {
     return Date.now() + this.clockOffset();
+  }
+
+  /**
+   * The shard's name (`<queue>:<index>`), known even in an instance that the runtime started
+   * without `ctx.id.name` (an alarm after a restart): the shard stores it the first time it
+   * learns it. `undefined` for a shard that was never reached through `idFromName`.
+   */
+  protected get shardName(): string | undefined {
+    return this.#name;
+  }
+
+  /**
+   * Stores the shard's name, for a subclass that found it another way (for example by matching
+   * `ctx.id` against `idFromName` of the names it expects). Read back on every start.
+   */
+  protected rememberName(name: string): void {
+    if (typeof name !== 'string' || name.length === 0) throw new TypeError('name must be a string');
+    this.ctx.storage.transactionSync(() => this.#store.setName(name));
+    this.#name = name;
+  }
+
+  /**
+   * An engine over this shard alone, called in-process with no RPC: what a due hook uses to
+   * relay the shard's own due mail. Its claims, lists and stats see only this shard, an id of
+   * another shard answers as unknown, and new messages (an attempt's bounce) are stored here.
+   * `undefined` while the shard does not know its name (see {@link QueueShard.shardName}).
+   */
+  protected localEngine(options: EngineOptions = {}): ShardLocalEngine | undefined {
+    const index = shardIndexOfName(this.#name);
+    return index === undefined ? undefined : new ShardLocalEngine(this, index, options);
   }
 
   #binding(): DueHookService | undefined {
@@ -331,7 +389,14 @@ export class QueueShard<Env = unknown> extends DurableObject<Env> {
 
   // ---- alarms ----------------------------------------------------------------------------------
 
-  /** Runs the due hook when messages are due, then arms the next wake-up (or a retry). */
+  /**
+   * Runs the due hook when messages are due, then arms the next wake-up. Every way out leaves
+   * one: nothing due → the next due time or lock expiry; the hook threw → a retry with backoff;
+   * the hook made progress (it changed the shard, or fewer messages are due than before) but
+   * mail is still due → now, so a backlog is handed on alarm by alarm; the hook left due mail
+   * untouched → again after a growing delay (`retryDelay`), or earlier when something else
+   * becomes due. Due mail is never left waiting for a wake-up that will not come.
+   */
   override async alarm(): Promise<void> {
     if (!this.#hooked) {
       this.#armed = null;
@@ -348,7 +413,7 @@ export class QueueShard<Env = unknown> extends DurableObject<Env> {
     try {
       await this.onDue({
         shard: this.ctx.id.toString(),
-        name: this.ctx.id.name,
+        name: this.#name,
         due: count,
         ids,
         attempt: failures + 1,
@@ -364,17 +429,24 @@ export class QueueShard<Env = unknown> extends DurableObject<Env> {
       await this.#arm(retryAt, true);
       return;
     }
-    if (failures > 0) {
+    const later = this.#now();
+    const left = this.#store.dueSummary(later, 0).count;
+    const progressed = this.#changes !== before || left < count;
+    const idle = progressed ? 0 : this.#store.getState(IDLE) + 1;
+    if (failures > 0 || idle !== this.#store.getState(IDLE)) {
       this.ctx.storage.transactionSync(() => {
         this.#store.setState(FAILURES, 0);
         this.#store.setState(RETRY_AT, 0);
+        this.#store.setState(IDLE, idle);
       });
     }
-    // When the hook changed something (a relayer claimed), wake again while mail is still due;
-    // otherwise only for what becomes due later, so an idle hook is not called in a loop.
-    const progressed = this.#changes !== before;
-    const later = this.#now();
-    await this.#arm(this.#store.nextWake(later, !progressed), true);
+    if (left === 0 || progressed) {
+      await this.#arm(this.#store.nextWake(later, false), true);
+      return;
+    }
+    const again = now + this.retryDelay(idle);
+    const sooner = this.#store.nextWake(later, true);
+    await this.#arm(sooner === null ? again : Math.min(again, sooner), true);
   }
 
   // ---- helpers ---------------------------------------------------------------------------------

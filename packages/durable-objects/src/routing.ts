@@ -25,3 +25,10 @@ export function shardOf(id: string): number | undefined {
 export function shardName(prefix: string, index: number): string {
   return `${prefix}:${index}`;
 }
+
+/** The index in a shard name (`<prefix>:<index>`), or `undefined` when it is not one. */
+export function shardIndexOfName(name: string | undefined): number | undefined {
+  const match = name === undefined ? null : /:(0|[1-9][0-9]{0,3})$/.exec(name);
+  const index = match ? Number(match[1]) : undefined;
+  return index !== undefined && index < MAX_SHARDS ? index : undefined;
+}

@@ -74,6 +74,13 @@ export const MIGRATIONS: readonly Migration[] = [
     )`,
     'CREATE INDEX idempotency_age ON idempotency (created_at)',
   ],
+  [
+    // The shard's own name (`<queue>:<index>`), written the first time the runtime tells it
+    // (`ctx.id.name` of a request made through `idFromName`) and read back on every start: an
+    // instance started by its alarm has no `ctx.id.name`, and it still has to know whose mail
+    // it holds.
+    'CREATE TABLE shard_identity (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL)',
+  ],
 ];
 
 /** Applies the migrations not yet applied; returns the schema version reached. */

@@ -667,7 +667,10 @@ export class ShardStore {
         now,
       )
       .one();
-    return { count, ids: count === 0 ? [] : this.#dueRows(max, now).map((row) => row.id) };
+    return {
+      count,
+      ids: count === 0 || max === 0 ? [] : this.#dueRows(max, now).map((row) => row.id),
+    };
   }
 
   getState(key: string): number {
@@ -683,6 +686,20 @@ export class ShardStore {
       'INSERT INTO shard_state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
       key,
       value,
+    );
+  }
+
+  /** The shard's name as first learned (see the `shard_identity` migration), or `undefined`. */
+  getName(): string | undefined {
+    return this.#sql
+      .exec<{ value: string }>("SELECT value FROM shard_identity WHERE key = 'name'")
+      .toArray()[0]?.value;
+  }
+
+  setName(name: string): void {
+    this.#sql.exec(
+      "INSERT INTO shard_identity (key, value) VALUES ('name', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+      name,
     );
   }
 }

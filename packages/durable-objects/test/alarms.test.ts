@@ -37,13 +37,82 @@ describe('alarms', () => {
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     const calls = await stub.testHookCalls();
     expect(calls).toMatchObject([{ attempt: 1, due: 1, ids: [first], failed: false }]);
-    // Nobody claimed it: the next wake-up is the next due time, not a loop on the same message.
+    // Nobody claimed it: the hook is called again after a delay (HookedShard: 1 h for the first
+    // untouched wake-up), or at the next due time if that comes first, never in a loop at once.
     expect(await stub.testAlarm()).toBe(t0 + 2 * HOUR);
 
     await stub.testSkew(3 * HOUR);
     expect(await runDurableObjectAlarm(stub)).toBe(true);
-    expect((await stub.testHookCalls())[1]).toMatchObject({ due: 2, ids: [first, later] });
-    expect(await stub.testAlarm()).toBeNull();
+    const second = (await stub.testHookCalls())[1]!;
+    expect(second).toMatchObject({ due: 2, ids: [first, later] });
+    // Still untouched, and nothing else comes due: again after the second, longer delay.
+    expect(await stub.testAlarm()).toBe(second.at + 2 * HOUR);
+  });
+
+  it('due mail the hook leaves untouched is offered again with growing delays, never dropped', async () => {
+    const { engine, stub, t0 } = setup();
+    const s = await engine.connect();
+    const id = await s.storeMessage({ meta: {}, contents: 'x', retryAt: t0 + HOUR });
+    await stub.testSkew(HOUR);
+    const delays: number[] = [];
+    for (let n = 0; n < 3; n++) {
+      expect(await runDurableObjectAlarm(stub)).toBe(true);
+      const call = (await stub.testHookCalls())[n]!;
+      expect(call).toMatchObject({ due: 1, ids: [id], failed: false });
+      delays.push((await stub.testAlarm())! - call.at);
+    }
+    // HookedShard's retryDelay: 1 s, 2 s, 4 s… scaled to hours.
+    expect(delays).toEqual([HOUR, 2 * HOUR, 4 * HOUR]);
+    // Progress resets the delay: the hook claims, and the alarm follows the lock's expiry.
+    await stub.testClaimPerWake(1);
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect((await s.stats()).active).toBe(1);
+    expect(await stub.testAlarm()).toBe((await stub.testHookCalls())[3]!.at + HOUR);
+  });
+
+  it('a shard started without a name (as an alarm after a restart starts it) still knows it', async () => {
+    const { engine, stub, t0 } = setup();
+    const s = await engine.connect();
+    await s.storeMessage({ meta: {}, contents: 'x', retryAt: t0 + HOUR });
+    const named = await stub.testShardName();
+    expect(named).toMatch(/^alarm-.*:0$/);
+    // The next instance gets no name from the runtime, as one started for an alarm after a
+    // restart gets none (the local runtime names every instance, so the test takes it away).
+    await stub.testStartNameless();
+    await evictDurableObject(stub);
+    const nameless = stub;
+    expect(await nameless.testShardName()).toBe(named);
+    await nameless.testSkew(HOUR);
+    expect(await runDurableObjectAlarm(nameless)).toBe(true);
+    expect(await nameless.testHookCalls()).toMatchObject([{ name: named, due: 1 }]);
+  });
+
+  it("a shard's local engine relays only its own due mail and stores new mail on itself", async () => {
+    const name = `local-${crypto.randomUUID()}`;
+    const clock = new ManualClock(Date.now());
+    const engine = new DurableObjectEngine({ namespace: HOOKED, shards: 2, name, clock });
+    const t0 = clock.now();
+    const s = await engine.connect();
+    const ids = await Promise.all(
+      Array.from({ length: 12 }, (_, n) =>
+        s.storeMessage({ meta: { n }, contents: 'x', retryAt: t0 + HOUR }),
+      ),
+    );
+    const onShard = (index: number) => ids.filter((id) => id.startsWith(`s${index}.`));
+    expect(onShard(0).length).toBeGreaterThan(0);
+    expect(onShard(1).length).toBeGreaterThan(0);
+    const shard0 = HOOKED.get(HOOKED.idFromName(`${name}:0`));
+    await shard0.testDrainPerWake(100);
+    await shard0.testSkew(HOUR);
+    expect(await runDurableObjectAlarm(shard0)).toBe(true);
+    const left = await s.getAllMessages();
+    // Shard 0's due mail is gone, a new message (the "bounce") stands on shard 0 for each, and
+    // shard 1's mail is untouched.
+    for (const id of onShard(0)) expect(left).not.toContain(id);
+    for (const id of onShard(1)) expect(left).toContain(id);
+    const added = left.filter((id) => !ids.includes(id));
+    expect(added).toHaveLength(onShard(0).length);
+    for (const id of added) expect(id.startsWith('s0.')).toBe(true);
   });
 
   it('left to the runtime, the alarm of a message due now fires by itself and calls the hook', async () => {
@@ -99,7 +168,8 @@ describe('alarms', () => {
     calls = await stub.testHookCalls();
     expect(calls[2]).toMatchObject({ attempt: 3, failed: false, ids: [id] });
     expect(calls).toHaveLength(3);
-    expect(await stub.testAlarm()).toBeNull(); // told; nothing else pending
+    // Told, but nobody claimed: offered again after the first untouched-mail delay (1 h here).
+    expect(await stub.testAlarm()).toBe(calls[2]!.at + HOUR);
     // After a success the backoff is gone: the next message wakes the shard at its due time,
     // not after the last retry delay (which would be calls[2].at + 4 h).
     await s.deleteMessage(id); // the relayer sent it

@@ -38,8 +38,8 @@ describe('QueueShard schema', () => {
         .filter((name) => !name.startsWith('_cf') && !name.startsWith('sqlite_'));
       return { version, again, tables };
     });
-    expect(result.version).toBe(2);
-    expect(result.again).toBe(2);
+    expect(result.version).toBe(3);
+    expect(result.again).toBe(3);
     expect(result.tables).toEqual([
       'chunks',
       'idempotency',
@@ -48,6 +48,7 @@ describe('QueueShard schema', () => {
       'messages_due',
       'messages_lock',
       'schema_version',
+      'shard_identity',
       'shard_state',
       'uploads',
     ]);

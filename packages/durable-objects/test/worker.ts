@@ -17,6 +17,8 @@ export interface Env {
 
 /** One call of the due hook, as recorded. */
 export interface HookCall {
+  /** The shard's name as the event gave it. */
+  name: string | null;
   attempt: number;
   due: number;
   ids: string[];
@@ -60,6 +62,16 @@ export class HookedShard extends QueueShard<Env> {
     return this.#config('skew') + Number(this.env.SKEW_MS ?? 0);
   }
 
+  /** `test_nameless`: the instance starts as the runtime starts one for an alarm, unnamed. */
+  protected override runtimeName(): string | undefined {
+    return this.#config('nameless') > 0 ? undefined : super.runtimeName();
+  }
+
+  /** Test control: instances started from now on get no name from the runtime. */
+  testStartNameless(): void {
+    this.#setConfig('nameless', 1);
+  }
+
   protected override retryDelay(attempt: number): number {
     return super.retryDelay(attempt) * 3600;
   }
@@ -67,6 +79,7 @@ export class HookedShard extends QueueShard<Env> {
   protected override async onDue(event: DueEvent): Promise<void> {
     const failing = this.#config('fail');
     const call: HookCall = {
+      name: event.name ?? null,
       attempt: event.attempt,
       due: event.due,
       ids: event.ids,
@@ -81,6 +94,35 @@ export class HookedShard extends QueueShard<Env> {
     // A relayer that takes `claim` messages per wake-up (through the shard's own wire method).
     const claim = this.#config('claim');
     if (claim > 0) await this.claimDue(claim, 3_600_000, event.at);
+    // A relayer on the shard's own local engine: claims what is due here and "delivers" it (a
+    // delete), storing one new message per delivery, as a relayer stores a bounce.
+    const drain = this.#config('drain');
+    if (drain > 0) {
+      const engine = this.localEngine({ clock: new ManualClock(event.at) });
+      if (engine === undefined) throw new Error('the shard does not know its name');
+      const session = await engine.connect();
+      try {
+        for (const lease of await session.claimDue({ limit: drain, ttl: 60_000 })) {
+          await session.commitAttempt(lease, {
+            delete: true,
+            store: [
+              { meta: { bounceOf: lease.id }, contents: 'dsn', retryAt: event.at + 86_400_000 },
+            ],
+          });
+        }
+      } finally {
+        await session.close();
+      }
+    }
+  }
+
+  /** Test control: each hook call relays up to `n` due messages through `localEngine()`. */
+  testDrainPerWake(n: number): void {
+    this.#setConfig('drain', n);
+  }
+
+  testShardName(): string | null {
+    return this.shardName ?? null;
   }
 
   /** Test control: each hook call claims `n` due messages, like a relayer draining slowly. */

@@ -14,7 +14,7 @@ export type {
   RelayOptions,
   RelayRunReport,
 } from './relay-queue.js';
-export { RelayQueue, runRelayOnce } from './relay-queue.js';
+export { DEFAULT_LEASE_TTL_MS, RelayQueue, runRelayOnce } from './relay-queue.js';
 export type {
   DeliverOptions,
   DeliveryResult,

@@ -106,7 +106,11 @@ export interface RelayOptions {
   readonly batchSize?: number;
   /** Messages delivered at once (default 4). */
   readonly concurrency?: number;
-  /** Lease duration (default 15 min: longer than SMTP's 10 min end-of-data timeout). */
+  /**
+   * Lease duration (default 60 s). It is renewed every `renewInterval` while the attempt runs, so
+   * it need not outlast a slow SMTP exchange; it bounds how long the mail of a relayer that died
+   * mid-attempt waits before another one takes it.
+   */
   readonly leaseTtl?: number;
   /** Lease renewal period during a delivery (default `leaseTtl / 3`). */
   readonly renewInterval?: number;
@@ -135,6 +139,9 @@ interface Resolved {
 
 const MAX_LAST_ERROR = 1000;
 
+/** Default lease of a message being relayed: 60 s, renewed every 20 s during the attempt. */
+export const DEFAULT_LEASE_TTL_MS = 60_000;
+
 function positiveInteger(value: number | undefined, fallback: number, name: string): number {
   const resolved = value ?? fallback;
   if (!Number.isSafeInteger(resolved) || resolved < 1)
@@ -155,7 +162,7 @@ function resolve(options: RelayOptions): Resolved {
     throw new TypeError('options.engine must be a StorageEngine');
   if (typeof options.relayer?.deliver !== 'function')
     throw new TypeError('options.relayer must be a Relayer');
-  const leaseTtl = positive(options.leaseTtl, 15 * 60_000, 'leaseTtl');
+  const leaseTtl = positive(options.leaseTtl, DEFAULT_LEASE_TTL_MS, 'leaseTtl');
   const onEvent = options.onEvent;
   return {
     engine: options.engine,
