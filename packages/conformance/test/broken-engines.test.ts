@@ -139,6 +139,19 @@ const brokenEngines: BrokenEngine[] = [
     caughtBy: ['claimDue skips locked, incomplete', MODEL],
   },
   {
+    defect:
+      'a claimDue that picks its messages, then locks them (a rival that won a pick is not replaced)',
+    options: broken((s) => ({
+      claimDue: async ({ limit, ttl }) => {
+        const active = new Set(await s.getActiveMessages());
+        const picks = (await s.getAllMessages()).filter((id) => !active.has(id)).slice(0, limit);
+        const leases = await Promise.all(picks.map((id) => s.acquireLease(id, ttl)));
+        return leases.filter((lease) => lease !== null);
+      },
+    })),
+    caughtBy: ['race: concurrent claimDue calls never come back short'],
+  },
+  {
     defect: 'a claimDue that takes the newest due first',
     options: broken((s) => ({
       claimDue: async (options) => (await s.claimDue(options)).reverse(),

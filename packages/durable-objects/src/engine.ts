@@ -43,6 +43,9 @@ export const DEFAULT_RPC_PIECE_BYTES = 8 * 1024 * 1024;
 /** Largest piece allowed: leaves room for the rest of a call under the 32 MiB RPC limit. */
 const MAX_RPC_PIECE_BYTES = 24 * 1024 * 1024;
 
+/** Rounds of peek-and-claim one cross-shard `claimDue` makes at most (see `_claimDue`). */
+const CLAIM_ROUNDS = 16;
+
 /** How often a read restarts when the contents are rewritten between its pieces. */
 const READ_ATTEMPTS = 4;
 
@@ -686,12 +689,14 @@ class DurableObjectSession extends BaseSession implements DurableObjectStorageSe
   }
 
   /**
-   * Claims the `limit` oldest due messages across all shards. First every shard names its
-   * `limit` oldest due candidates (a read, nothing locked); the merged order picks how many to
-   * take from each shard; then each of those shards claims that many of its oldest due messages
-   * in one transaction. Without concurrent claims this is exactly the global oldest-first order.
-   * Under contention a shard claims its next-oldest instead of failing, so a claim still returns
-   * up to `limit` messages, and no message is ever leased twice (each shard claims atomically).
+   * Claims up to `limit` due messages across all shards, oldest first as far as the shards allow.
+   * Each round, every shard names its oldest due candidates (a read, nothing locked), the merged
+   * order picks how many to take from each shard, and each of those shards claims that many of
+   * its oldest due messages in one transaction. A shard that lost some of its candidates to a
+   * concurrent claim returns fewer; then the next round looks again, until `limit` are claimed or
+   * no shard has due, unclaimed mail. So a claim never comes back short while mail is due
+   * anywhere, and no message is ever leased twice (each shard claims atomically). Without
+   * concurrent claims one round gives exactly the global oldest-first order (due time, then id).
    *
    * Claiming `limit` on every shard and releasing the extras was rejected: releasing bumps the
    * fencing token, which would make a lapsed-but-unreplaced lease on an extra message stale, and
@@ -702,21 +707,25 @@ class DurableObjectSession extends BaseSession implements DurableObjectStorageSe
     if (shards.length === 1) {
       return (await receive(shards[0]!.claimDue(limit, ttl, now))).map((c) => c.lease);
     }
-    const peeks = await Promise.all(shards.map((stub) => receive(stub.peekDue(limit, now))));
-    const chosen = peeks
-      .flatMap((keys, index) => keys.map((key) => ({ ...key, index })))
-      .sort(byDue)
-      .slice(0, limit);
-    const counts = new Map<number, number>();
-    for (const { index } of chosen) counts.set(index, (counts.get(index) ?? 0) + 1);
-    const claims = await Promise.all(
-      [...counts].map(([index, count]) => receive(shards[index]!.claimDue(count, ttl, now))),
-    );
-    return claims
-      .flat()
-      .map(({ lease, dueAt }) => ({ id: lease.id, dueAt, lease }))
-      .sort(byDue)
-      .map(({ lease }) => lease);
+    const claimed: { id: string; dueAt: number; lease: Lease }[] = [];
+    // Each round either claims something or finds that another caller claimed every candidate it
+    // saw; the bound only stops a pathological stream of rivals from holding the call forever.
+    for (let round = 0; round < CLAIM_ROUNDS && claimed.length < limit; round++) {
+      const wanted = limit - claimed.length;
+      const peeks = await Promise.all(shards.map((stub) => receive(stub.peekDue(wanted, now))));
+      const chosen = peeks
+        .flatMap((keys, index) => keys.map((key) => ({ ...key, index })))
+        .sort(byDue)
+        .slice(0, wanted);
+      if (chosen.length === 0) break;
+      const counts = new Map<number, number>();
+      for (const { index } of chosen) counts.set(index, (counts.get(index) ?? 0) + 1);
+      const claims = await Promise.all(
+        [...counts].map(([index, count]) => receive(shards[index]!.claimDue(count, ttl, now))),
+      );
+      for (const { lease, dueAt } of claims.flat()) claimed.push({ id: lease.id, dueAt, lease });
+    }
+    return claimed.sort(byDue).map(({ lease }) => lease);
   }
 
   protected async _stats(now: number): Promise<QueueStats> {

@@ -1,6 +1,7 @@
 /** Races between many clients, each with its own engine, session and stubs: one winner per lock, no message claimed twice. */
 
 import { env } from 'cloudflare:workers';
+import { runConformanceCase } from '@mailspool/conformance';
 import { type Lease, ManualClock } from '@mailspool/core';
 import { describe, expect, it } from 'vitest';
 import { DurableObjectEngine } from '../src/index.js';
@@ -96,4 +97,21 @@ describe('races over Workers RPC', () => {
     for (let i = 0; i < 5; i++) got.push(...(await s!.claimDue({ limit: 5, ttl: 1000 })));
     expect(got.map((l) => l.id)).toEqual(want);
   });
+
+  // Before, two concurrent claims could both pick the same shard's oldest message and the loser
+  // came back empty while mail sat due on another shard.
+  for (const shards of [1, 3, 8]) {
+    it(`concurrent claims never come back short on ${shards} shard(s), 20 runs in a row`, async () => {
+      for (let run = 0; run < 20; run++) {
+        await runConformanceCase(
+          'race: concurrent claimDue calls never come back short while enough mail is due',
+          {
+            name: `never short, ${shards} shards`,
+            createEngine: ({ clock, store }) =>
+              new DurableObjectEngine({ namespace: QUEUE, shards, name: store, clock }),
+          },
+        );
+      }
+    }, 120_000);
+  }
 });

@@ -66,6 +66,41 @@ export const concurrencyCases: ConformanceCase[] = [
     },
   },
   {
+    name: 'race: concurrent claimDue calls never come back short while enough mail is due',
+    async run(h) {
+      // Each message stored on its own, so an engine that spreads messages (over shards, say)
+      // puts them in different places: a claim that loses its first pick to a rival must still
+      // find the other message.
+      for (const count of [2, 4]) {
+        const sessions = await openSessions(h, count);
+        for (let round = 0; round < 5; round++) {
+          const ids: string[] = [];
+          for (let n = 0; n < count; n++) {
+            ids.push(await sessions[0]!.storeMessage({ meta: { round, n }, contents: `m${n}` }));
+          }
+          const claims = await Promise.all(
+            sessions.map((s) => s.claimDue({ limit: 1, ttl: 60_000 })),
+          );
+          const sizes = claims.map((leases) => leases.length);
+          expect(sizes, `${count} claims of limit 1 with ${count} messages due`).toEqual(
+            sessions.map(() => 1),
+          );
+          const holders = new Map<string, number>();
+          claims.forEach((leases, holder) => {
+            const id = leases[0]!.id;
+            expect(
+              holders.has(id),
+              `${id} claimed by sessions ${holders.get(id)} and ${holder}`,
+            ).toBe(false);
+            holders.set(id, holder);
+          });
+          expect([...holders.keys()].sort()).toEqual([...ids].sort());
+          await sessions[0]!.deleteMessages(claims.flat());
+        }
+      }
+    },
+  },
+  {
     name: 'race: concurrent completions of one message by two lease holders delete it once and report the loser stale',
     async run(h) {
       const [a, b] = await openSessions(h, 2);
