@@ -99,6 +99,15 @@ export interface DueHookService {
   onDue(event: DueEvent): unknown;
 }
 
+/** Most calls one group commit runs (see `QueueShard.#group`). */
+const MAX_GROUP = 64;
+
+interface QueuedWrite {
+  readonly run: () => { value: unknown; changed: boolean };
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: unknown) => void;
+}
+
 const FAILURES = 'hook_failures';
 const RETRY_AT = 'hook_retry_at';
 /** Alarms in a row whose hook left due mail untouched (see `alarm`). */
@@ -118,6 +127,10 @@ export class QueueShard<Env = unknown> extends DurableObject<Env> {
   #changes = 0;
   /** `<queue>:<index>`, once known (see {@link QueueShard.shardName}). */
   #name: string | undefined;
+  /** Writes waiting for the next group commit, and whether one is committing now. */
+  readonly #queued: QueuedWrite[] = [];
+  #committing = false;
+  readonly #commits = { groups: 0, calls: 0 };
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -184,6 +197,14 @@ export class QueueShard<Env = unknown> extends DurableObject<Env> {
    */
   protected get shardName(): string | undefined {
     return this.#name;
+  }
+
+  /**
+   * How many group commits this instance made and how many write calls they held (since it
+   * started): `calls / groups` is the average group size.
+   */
+  protected get commitStats(): { readonly groups: number; readonly calls: number } {
+    return { ...this.#commits };
   }
 
   /**
@@ -348,43 +369,39 @@ export class QueueShard<Env = unknown> extends DurableObject<Env> {
    * chunk), and a read that finds less than a chunk left answers {@link ReadLater}, so the whole
    * answer stays within the budget the client chose (below the RPC size limit).
    */
-  async batch(calls: readonly ShardCall[], answerBytes: number): Promise<Wire<unknown>[]> {
-    let left = answerBytes;
-    let changed = false;
-    const answers = calls.map((call): Wire<unknown> => {
-      switch (call.op) {
-        case 'read': {
-          if (left < CHUNK_BYTES) return { ok: { later: true } satisfies ReadLater };
-          const length = Math.min(call.length, left - (left % CHUNK_BYTES));
-          const wire = answerSync(() => this.#store.readContents(call.id, 0, length, null));
-          if ('ok' in wire && 'bytes' in wire.ok) left -= wire.ok.bytes.byteLength;
-          return wire;
+  batch(calls: readonly ShardCall[], answerBytes: number): Promise<Wire<unknown>[]> {
+    return this.#group((): { value: Wire<unknown>[]; changed: boolean } => {
+      let left = answerBytes;
+      let changed = false;
+      const value = calls.map((call): Wire<unknown> => {
+        switch (call.op) {
+          case 'read': {
+            if (left < CHUNK_BYTES) return { ok: { later: true } satisfies ReadLater };
+            const length = Math.min(call.length, left - (left % CHUNK_BYTES));
+            const wire = answerSync(() => this.#store.readContents(call.id, 0, length, null));
+            if ('ok' in wire && 'bytes' in wire.ok) left -= wire.ok.bytes.byteLength;
+            return wire;
+          }
+          case 'store':
+          case 'commitAttempt': {
+            const wire = answerSync(() =>
+              this.ctx.storage.transactionSync(() =>
+                call.op === 'store'
+                  ? this.#store.store(call.items, call.now)
+                  : this.#store.commitAttempt(call.lease, call.change, call.items, call.now),
+              ),
+            );
+            if ('ok' in wire) changed = true;
+            return wire;
+          }
+          default:
+            return answerSync(() => {
+              throw new TypeError(`unknown batch call ${(call as { op?: unknown }).op}`);
+            });
         }
-        case 'store':
-          return this.#applied(
-            () => this.#store.store(call.items, call.now),
-            () => {
-              changed = true;
-            },
-          );
-        case 'commitAttempt':
-          return this.#applied(
-            () => this.#store.commitAttempt(call.lease, call.change, call.items, call.now),
-            () => {
-              changed = true;
-            },
-          );
-        default:
-          return answerSync(() => {
-            throw new TypeError(`unknown batch call ${(call as { op?: unknown }).op}`);
-          });
-      }
+      });
+      return { value, changed };
     });
-    if (changed) {
-      this.#changes++;
-      await this.#rearm();
-    }
-    return answers;
   }
 
   // ---- alarms ----------------------------------------------------------------------------------
@@ -452,23 +469,60 @@ export class QueueShard<Env = unknown> extends DurableObject<Env> {
   // ---- helpers ---------------------------------------------------------------------------------
 
   /**
-   * Runs one write as one transaction, then re-arms the alarm for the new state. `changed` tells
-   * writes that may change nothing (a refused lock, an empty claim) from real progress.
+   * Runs one write as its own transaction, in the next group commit (see `#group`). `changed`
+   * tells writes that may change nothing (a refused lock, an empty claim) from real progress.
    */
-  async #write<T>(body: () => T, changed: (value: T) => boolean = () => true): Promise<Wire<T>> {
-    const wire = answerSync(() => this.ctx.storage.transactionSync(body));
-    if ('ok' in wire && changed(wire.ok)) {
-      this.#changes++;
-      await this.#rearm();
-    }
-    return wire;
+  #write<T>(body: () => T, changed: (value: T) => boolean = () => true): Promise<Wire<T>> {
+    return this.#group(() => {
+      const value = answerSync(() => this.ctx.storage.transactionSync(body));
+      return { value, changed: 'ok' in value && changed(value.ok) };
+    });
   }
 
-  /** Runs one write of a batch as one transaction; calls `onCommit` when it committed. */
-  #applied<T>(body: () => T, onCommit: () => void): Wire<T> {
-    const wire = answerSync(() => this.ctx.storage.transactionSync(body));
-    if ('ok' in wire) onCommit();
-    return wire;
+  /**
+   * Group commit. A write that arrives while no group is committing runs at once. Writes that
+   * arrive while one is (from any session or caller) wait, and then all run together in one
+   * synchronous turn, each in its own transaction with its own answer, so the runtime commits
+   * them as one. Every caller is answered once its group is durable. A call waits at most for the
+   * commit in flight, and a group holds at most `MAX_GROUP` calls.
+   */
+  #group<T>(run: () => { value: T; changed: boolean }): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#queued.push({ run, resolve: resolve as (value: unknown) => void, reject });
+      if (!this.#committing) void this.#commitGroups();
+    });
+  }
+
+  async #commitGroups(): Promise<void> {
+    this.#committing = true;
+    try {
+      while (this.#queued.length > 0) {
+        const group = this.#queued.splice(0, MAX_GROUP);
+        this.#commits.groups++;
+        this.#commits.calls += group.length;
+        let changed = false;
+        const answers = group.map((call) => {
+          const result = call.run();
+          changed ||= result.changed;
+          return result.value;
+        });
+        try {
+          if (changed) {
+            this.#changes++;
+            await this.#rearm();
+          }
+          await this.ctx.storage.sync();
+        } catch (error) {
+          for (const call of group) call.reject(error);
+          continue;
+        }
+        group.forEach((call, i) => {
+          call.resolve(answers[i]);
+        });
+      }
+    } finally {
+      this.#committing = false;
+    }
   }
 
   /** Arms the alarm for the current state, respecting a failed hook's backoff. */

@@ -121,6 +121,10 @@ export class HookedShard extends QueueShard<Env> {
     this.#setConfig('drain', n);
   }
 
+  testCommitStats(): { groups: number; calls: number } {
+    return { ...this.commitStats };
+  }
+
   testShardName(): string | null {
     return this.shardName ?? null;
   }
