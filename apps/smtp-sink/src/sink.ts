@@ -105,6 +105,11 @@ export async function startSink(options: SinkOptions = {}): Promise<Sink> {
     },
     onData(stream, session, callback) {
       const chunks: Buffer[] = [];
+      // A client that goes away in the middle of DATA ends the stream with an error; the
+      // partial message is dropped, and nobody is left to answer.
+      stream.on('error', (error) => {
+        log(`smtp-sink: message from ${session.remoteAddress} dropped: ${error.message}`);
+      });
       stream.on('data', (chunk: Buffer) => chunks.push(chunk));
       stream.on('end', async () => {
         if ((stream as unknown as { sizeExceeded?: boolean }).sizeExceeded) {
@@ -138,6 +143,14 @@ export async function startSink(options: SinkOptions = {}): Promise<Sink> {
         callback(null, `2.0.0 Ok: queued as sink-${mail.seq}`);
       });
     },
+  });
+
+  // smtp-server re-emits every connection's socket error (a client's ECONNRESET in the middle
+  // of a transaction, a broken TLS handshake) and its listener's errors here. Without a
+  // listener the EventEmitter throws them, and one client's reset would stop the sink.
+  smtp.on('error', (error: Error & { code?: string; remoteAddress?: string }) => {
+    const where = error.remoteAddress ? `connection from ${error.remoteAddress}` : 'SMTP server';
+    log(`smtp-sink: ${where}: ${error.message}${error.code ? ` (${error.code})` : ''}`);
   });
 
   const http = createServer((req, res) =>

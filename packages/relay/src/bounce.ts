@@ -7,6 +7,7 @@
  */
 import { type Envelope, type MessageId, type MetaValue, toMeta } from '@mailspool/core';
 import { formatDiagnostic, type RecipientOutcome } from './relayer.js';
+import { hostAsMtaName } from './smtp/remote-mta.js';
 import { RelayMetaKey } from './state.js';
 
 const BOUNCE_KEY = RelayMetaKey.BOUNCE;
@@ -175,8 +176,9 @@ export function buildBounce(input: BounceInput): Bounce {
       `Final-Recipient: ${addressField(outcome.recipient)}`,
       'Action: failed',
       `Status: ${printable(outcome.diagnostic.status)}`,
+      // The field holds a name: a relayer that reports a bare IP address gets an address literal.
       ...(outcome.diagnostic.remoteMta
-        ? [`Remote-MTA: dns; ${printable(outcome.diagnostic.remoteMta)}`]
+        ? [`Remote-MTA: dns; ${printable(hostAsMtaName(outcome.diagnostic.remoteMta))}`]
         : []),
       `Diagnostic-Code: ${diagnosticCode(outcome)}`,
       `Last-Attempt-Date: ${date}`,

@@ -82,6 +82,29 @@ describe('buildBounce', () => {
     expect(dsn.returnedHeaders).toContain('Subject: caf\u00e9');
   });
 
+  it('names the remote MTA by host name, and writes a bare IP address as an address literal', async () => {
+    const remoteMtas = ['mx.example.test', '192.0.2.7', '2001:db8::25', '[192.0.2.8]'];
+    const bounce = buildBounce({
+      id: 'q3',
+      envelope,
+      contents: enc.encode('Subject: s\r\n\r\nbody'),
+      failed: remoteMtas.map((remoteMta, i) => ({
+        recipient: `r${i}@x.test`,
+        status: 'failed' as const,
+        diagnostic: { status: '5.1.1', code: 550, text: 'No such user', remoteMta },
+      })),
+      reportingMta: 'mx.test',
+      now: 0,
+    });
+    const dsn = await parseDsn(bounce.contents);
+    expect(dsn.perRecipient.map((r) => r['remote-mta'])).toEqual([
+      'dns; mx.example.test',
+      'dns; [192.0.2.7]',
+      'dns; [IPv6:2001:db8::25]',
+      'dns; [192.0.2.8]',
+    ]);
+  });
+
   it('refuses to bounce a bounce or to report nothing', () => {
     const failed = [
       {

@@ -1,4 +1,4 @@
-/** The SMTP client's pure parts: address checks, dot-stuffing, reply parsing. */
+/** The SMTP client's pure parts: address checks, dot-stuffing, message size, reply parsing, MTA names. */
 import { describe, expect, it } from 'vitest';
 import {
   addressProblem,
@@ -10,6 +10,8 @@ import {
   parseReplyLine,
   RelayErrorCode,
 } from '../src/index.js';
+import { encodeMessage } from '../src/smtp/data.js';
+import { hostAsMtaName, serverName } from '../src/smtp/remote-mta.js';
 import { buildReply, replyText } from '../src/smtp/reply.js';
 
 const enc = new TextEncoder();
@@ -81,6 +83,62 @@ describe('DATA encoding', () => {
     expect([...encodeData(bytes)]).toEqual([0xc3, 0xa9, 13, 10, 0xff, 13, 10, 0x2e, 13, 10]);
     expect(hasEightBit(bytes)).toBe(true);
     expect(hasEightBit(enc.encode('plain'))).toBe(false);
+  });
+});
+
+describe('message size (RFC 1870)', () => {
+  const size = (text: string) => encodeMessage(enc.encode(text)).messageSize;
+
+  it('counts the message after line-end normalisation, without stuffing dots or the final .CRLF', () => {
+    expect(size('a\r\nb\r\n')).toBe(6);
+    // Bare LF and bare CR become CRLF; a missing final CRLF is added.
+    expect(size('a\nb\rc')).toBe(9);
+    // The dots that stuffing adds are transport: lines starting with dots count as they are.
+    expect(size('.\r\n..x\r\n')).toBe(8);
+    expect(size('')).toBe(0);
+  });
+
+  it('is what a receiver gets from the DATA bytes once it removes the transparency', () => {
+    const { bytes, messageSize } = encodeMessage(enc.encode('.a\n..b\nc.\n.'));
+    const received = dec
+      .decode(bytes)
+      .replace(/\r\n\.\r\n$/, '\r\n')
+      .replace(/^\./gm, '');
+    expect(received).toBe('.a\r\n..b\r\nc.\r\n.\r\n');
+    expect(messageSize).toBe(enc.encode(received).length);
+  });
+});
+
+describe('MTA names', () => {
+  it('takes the first word of a greeting or EHLO line when it is a fully qualified name', () => {
+    expect(serverName('mx1.example.com ESMTP Postfix')).toBe('mx1.example.com');
+    expect(serverName('peer.test Nice to meet you')).toBe('peer.test');
+    expect(serverName('  xn--80ak6aa92e.xn--p1ai ready')).toBe('xn--80ak6aa92e.xn--p1ai');
+  });
+
+  it('refuses words that are not host names', () => {
+    for (const text of [
+      'ESMTP ready',
+      'localhost ESMTP',
+      '127.0.0.1 ESMTP',
+      '[127.0.0.1] ESMTP',
+      '[IPv6:::1]',
+      '-bad.example.com',
+      'under_score.example.com',
+      '',
+      `${'a'.repeat(64)}.example.com`,
+    ]) {
+      expect(serverName(text), text).toBeUndefined();
+    }
+  });
+
+  it('writes a configured IP address as an address literal and keeps a host name', () => {
+    expect(hostAsMtaName('127.0.0.1')).toBe('[127.0.0.1]');
+    expect(hostAsMtaName('::1')).toBe('[IPv6:::1]');
+    expect(hostAsMtaName('2001:db8::25')).toBe('[IPv6:2001:db8::25]');
+    expect(hostAsMtaName('smtp.example.net')).toBe('smtp.example.net');
+    expect(hostAsMtaName('localhost')).toBe('localhost');
+    expect(hostAsMtaName('[192.0.2.1]')).toBe('[192.0.2.1]');
   });
 });
 

@@ -135,8 +135,9 @@ export class SmtpConnection {
     if (this.#closed) return;
     this.#closed = true;
     const ignore = (): void => undefined;
+    // Cancelling the reader ends a pending read. The writer is left to the socket's close():
+    // on workerd, a socket whose writable was aborted never closes its TCP connection.
     this.#reader.cancel().catch(ignore);
-    this.#writer.abort().catch(ignore);
     try {
       Promise.resolve(this.#socket.close()).catch(ignore);
     } catch {

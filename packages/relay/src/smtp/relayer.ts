@@ -7,6 +7,11 @@
  * that can't be opened, breaks or stops answering → deferred for every recipient not yet
  * decided. AUTH failures defer (like Postfix's `smtp_sasl_auth_soft_bounce`): a wrong password
  * is an operator's problem, not the sender's, so mail waits instead of bouncing.
+ *
+ * `deliver` resolves as soon as every recipient is decided (on the reply to the final `.` for an
+ * accepted message) and QUIT follows on its own: a crash between the server's 250 and the
+ * caller's commit of the outcome sends the message again, so that interval holds no wait for
+ * the server.
  */
 import { isRelayError, RelayError, RelayErrorCode } from '../errors.js';
 import type {
@@ -20,7 +25,8 @@ import type {
 import { systemTimers, type Timers } from '../timers.js';
 import { addressProblem, assertSmtpAddress } from './address.js';
 import { SmtpConnection, type SmtpTranscriptLine } from './connection.js';
-import { encodeData, hasEightBit } from './data.js';
+import { encodeMessage, hasEightBit } from './data.js';
+import { hostAsMtaName, serverName } from './remote-mta.js';
 import { replyClass, replyText, type SmtpReply } from './reply.js';
 import type { SmtpConnect } from './socket.js';
 
@@ -38,7 +44,10 @@ export interface SmtpTimeouts {
   readonly dataBlock: number;
   /** The reply to the final `.`. Default 10 min. */
   readonly dataEnd: number;
-  /** QUIT and its reply (the message is decided by then). Default 10 s. */
+  /**
+   * QUIT and its reply. Default 10 s. The outcome is decided before QUIT and `deliver` does not
+   * wait for it: this bounds how long the connection stays open afterwards.
+   */
   readonly quit: number;
 }
 
@@ -108,6 +117,17 @@ function xtext(value: string): string {
   return out;
 }
 
+/** A diagnostic from a reply: its enhanced status, else `2.0.0` / `4.0.0` / `5.0.0` by class. */
+function diagnosticOf(reply: SmtpReply, remoteMta: string): Diagnostic {
+  const cls = replyClass(reply);
+  return {
+    status: reply.enhanced ?? `${cls === 2 ? 2 : cls === 5 ? 5 : 4}.0.0`,
+    code: reply.code,
+    text: replyText(reply),
+    remoteMta,
+  };
+}
+
 function base64(text: string): string {
   const bytes = new TextEncoder().encode(text);
   let binary = '';
@@ -121,6 +141,32 @@ class Stop {
     readonly status: 'deferred' | 'failed',
     readonly diagnostic: Diagnostic,
   ) {}
+}
+
+/**
+ * Who answers, for `Remote-MTA`: the configured host until the server names itself in its
+ * greeting or, failing that, in its reply to EHLO (see remote-mta.ts).
+ */
+class RemoteMta {
+  #name: string;
+  #namedByServer = false;
+
+  constructor(host: string) {
+    this.#name = hostAsMtaName(host);
+  }
+
+  get name(): string {
+    return this.#name;
+  }
+
+  /** Takes the server's name from the first line of a greeting or EHLO reply, once. */
+  learnFrom(reply: SmtpReply): void {
+    if (this.#namedByServer) return;
+    const name = serverName(reply.lines[0] ?? '');
+    if (name === undefined) return;
+    this.#name = name;
+    this.#namedByServer = true;
+  }
 }
 
 /** A `Relayer` over SMTP to one smarthost. */
@@ -160,8 +206,10 @@ export class SmtpRelayer implements Relayer {
    * Delivers `message` to its recipients in one SMTP transaction. Addresses are checked first:
    * an invalid sender fails every recipient (5.1.7), an invalid recipient fails alone (5.1.3),
    * and no connection is opened unless some recipient can be sent. Resolves with an outcome
-   * per recipient; rejects only with a `RelayError` `ABORTED` when `options.signal` aborts (the
-   * final `.` is then never sent).
+   * per recipient as soon as they are decided (for an accepted message: on the server's reply to
+   * the final `.`); QUIT and closing the connection follow without holding the result back.
+   * Rejects only with a `RelayError` `ABORTED` when `options.signal` aborts (the final `.` is
+   * then never sent).
    */
   async deliver(message: OutgoingMessage, options: DeliverOptions): Promise<DeliveryResult> {
     const { envelope, contents, id } = message;
@@ -210,7 +258,7 @@ export class SmtpRelayer implements Relayer {
   ): Promise<void> {
     const o = this.#options;
     const t = this.#timeouts;
-    const remoteMta = o.host;
+    const remote = new RemoteMta(o.host);
     const settle = (
       recipient: string,
       status: RecipientOutcome['status'],
@@ -218,15 +266,7 @@ export class SmtpRelayer implements Relayer {
     ) => {
       if (!outcomes.has(recipient)) outcomes.set(recipient, { recipient, status, diagnostic });
     };
-    const fromReply = (reply: SmtpReply): Diagnostic => {
-      const cls = replyClass(reply);
-      return {
-        status: reply.enhanced ?? `${cls === 2 ? 2 : cls === 5 ? 5 : 4}.0.0`,
-        code: reply.code,
-        text: replyText(reply),
-        remoteMta,
-      };
-    };
+    const fromReply = (reply: SmtpReply): Diagnostic => diagnosticOf(reply, remote.name);
     /** Stops the session unless `reply` has the expected class. */
     const expect = (reply: SmtpReply, wanted: number): void => {
       const cls = replyClass(reply);
@@ -239,6 +279,9 @@ export class SmtpRelayer implements Relayer {
       : undefined;
 
     let connection: SmtpConnection | undefined;
+    // Set once every recipient is decided on a connection still in order: it then ends with
+    // QUIT after this method returns. Every other way out closes it at once.
+    let decided = false;
     let stage = 'connect';
     try {
       connection = await SmtpConnection.open(
@@ -249,33 +292,35 @@ export class SmtpRelayer implements Relayer {
       );
       const c = connection;
       stage = 'greeting';
-      expect(await c.reply(t.greeting, stage), 2);
+      const greeting = await c.reply(t.greeting, stage);
+      remote.learnFrom(greeting);
+      expect(greeting, 2);
 
       stage = 'EHLO';
-      let extensions = await this.#ehlo(c, o.secureTransport === 'off' && !o.auth);
+      let extensions = await this.#ehlo(c, o.secureTransport === 'off' && !o.auth, remote);
       if (o.secureTransport === 'starttls') {
         stage = 'STARTTLS';
         if (!extensions.has('STARTTLS')) {
           throw new Stop('deferred', {
             status: '4.7.0',
             text: 'the server does not offer STARTTLS, which this relayer requires',
-            remoteMta,
+            remoteMta: remote.name,
           });
         }
         expect(await c.command('STARTTLS', t.command, stage), 2);
         c.startTls();
         stage = 'EHLO';
-        extensions = await this.#ehlo(c, false);
+        extensions = await this.#ehlo(c, false, remote);
       }
       if (o.auth) {
         stage = 'AUTH';
-        await this.#authenticate(c, extensions, o.auth, remoteMta);
+        await this.#authenticate(c, extensions, o.auth, remote);
       }
 
       stage = 'MAIL';
       let mail = `MAIL FROM:<${sender}>`;
-      const data = encodeData(contents);
-      if (extensions.has('SIZE')) mail += ` SIZE=${contents.length}`;
+      const data = encodeMessage(contents);
+      if (extensions.has('SIZE')) mail += ` SIZE=${data.messageSize}`;
       if (extensions.has('8BITMIME') && hasEightBit(contents)) mail += ' BODY=8BITMIME';
       if (extensions.has('DSN')) mail += ` ENVID=${xtext(id)}`;
       expect(await c.command(mail, t.command, stage), 2);
@@ -289,7 +334,7 @@ export class SmtpRelayer implements Relayer {
         else settle(recipient, cls === 5 ? 'failed' : 'deferred', fromReply(reply));
       }
       if (accepted.length === 0) {
-        await this.#quit(c);
+        decided = true;
         return;
       }
 
@@ -298,25 +343,26 @@ export class SmtpRelayer implements Relayer {
       if (replyClass(start) !== 3) {
         for (const r of accepted)
           settle(r, replyClass(start) === 5 ? 'failed' : 'deferred', fromReply(start));
-        await this.#quit(c);
+        decided = true;
         return;
       }
       // Everything but the final ".": without it the server discards the transaction, so an
       // abort (lost lease) up to here delivers nothing.
-      await c.sendBytes(data.subarray(0, data.length - 3), t.dataBlock, stage);
+      const { bytes } = data;
+      await c.sendBytes(bytes.subarray(0, bytes.length - 3), t.dataBlock, stage);
       if (signal.aborted) throw new RelayError(RelayErrorCode.ABORTED, 'the delivery was aborted');
-      await c.sendBytes(data.subarray(data.length - 3), t.dataBlock, stage);
+      await c.sendBytes(bytes.subarray(bytes.length - 3), t.dataBlock, stage);
       stage = 'end of DATA';
       const end = await c.reply(t.dataEnd, stage);
       const cls = replyClass(end);
       for (const r of accepted) {
         settle(r, cls === 2 ? 'delivered' : cls === 5 ? 'failed' : 'deferred', fromReply(end));
       }
-      await this.#quit(c);
+      decided = true;
     } catch (error) {
       if (error instanceof Stop) {
         for (const r of recipients) settle(r, error.status, error.diagnostic);
-        if (connection) await this.#quit(connection);
+        decided = true;
         return;
       }
       if (isRelayError(error, RelayErrorCode.ABORTED) || signal.aborted) {
@@ -331,18 +377,24 @@ export class SmtpRelayer implements Relayer {
         : stage === 'connect'
           ? '4.4.1'
           : '4.4.2';
-      for (const r of recipients) settle(r, 'deferred', { status, text, remoteMta });
+      for (const r of recipients) settle(r, 'deferred', { status, text, remoteMta: remote.name });
     } finally {
-      connection?.close();
+      if (connection && decided) this.#quitThenClose(connection);
+      else connection?.close();
     }
   }
 
   /** EHLO (or HELO when EHLO is refused and no extension is needed); returns the extensions. */
-  async #ehlo(c: SmtpConnection, heloAllowed: boolean): Promise<Map<string, string>> {
+  async #ehlo(
+    c: SmtpConnection,
+    heloAllowed: boolean,
+    remote: RemoteMta,
+  ): Promise<Map<string, string>> {
     const t = this.#timeouts;
     const reply = await c.command(`EHLO ${this.#ehloName}`, t.command, 'EHLO');
     const extensions = new Map<string, string>();
     if (replyClass(reply) === 2) {
+      remote.learnFrom(reply);
       for (const line of reply.lines.slice(1)) {
         const [keyword = '', ...params] = line.trim().split(/[ =]/);
         extensions.set(keyword.toUpperCase(), params.join(' '));
@@ -351,20 +403,21 @@ export class SmtpRelayer implements Relayer {
     }
     if (replyClass(reply) === 5 && heloAllowed) {
       const helo = await c.command(`HELO ${this.#ehloName}`, t.command, 'HELO');
-      if (replyClass(helo) === 2) return extensions;
-      throw new Stop(replyClass(helo) === 5 ? 'failed' : 'deferred', {
-        status: helo.enhanced ?? `${replyClass(helo) === 5 ? 5 : 4}.0.0`,
-        code: helo.code,
-        text: replyText(helo),
-        remoteMta: this.#options.host,
-      });
+      if (replyClass(helo) === 2) {
+        remote.learnFrom(helo);
+        return extensions;
+      }
+      throw new Stop(
+        replyClass(helo) === 5 ? 'failed' : 'deferred',
+        diagnosticOf(helo, remote.name),
+      );
     }
     // EHLO refused while TLS or AUTH needs it: an operator's problem, so defer.
     throw new Stop('deferred', {
       status: '4.0.0',
       code: reply.code,
       text: replyText(reply),
-      remoteMta: this.#options.host,
+      remoteMta: remote.name,
     });
   }
 
@@ -372,7 +425,7 @@ export class SmtpRelayer implements Relayer {
     c: SmtpConnection,
     extensions: Map<string, string>,
     auth: SmtpAuth,
-    remoteMta: string,
+    remote: RemoteMta,
   ): Promise<void> {
     const t = this.#timeouts;
     const offered = (extensions.get('AUTH') ?? '').toUpperCase().split(/\s+/);
@@ -381,7 +434,7 @@ export class SmtpRelayer implements Relayer {
       throw new Stop('deferred', {
         status: '4.7.0',
         text: `the server does not offer AUTH ${method}`,
-        remoteMta,
+        remoteMta: remote.name,
       });
     }
     // A refused login defers (a soft bounce, see the module comment), whatever the reply class.
@@ -391,7 +444,7 @@ export class SmtpRelayer implements Relayer {
         status: reply.enhanced ? `4${reply.enhanced.slice(1)}` : '4.7.0',
         code: reply.code,
         text: replyText(reply),
-        remoteMta,
+        remoteMta: remote.name,
       });
     };
     if (method === 'PLAIN') {
@@ -404,12 +457,13 @@ export class SmtpRelayer implements Relayer {
     step(await c.command(base64(auth.pass), t.command, 'AUTH', '(password hidden)'), 2);
   }
 
-  /** QUIT politely; the outcome is decided already, so failures here are ignored. */
-  async #quit(c: SmtpConnection): Promise<void> {
-    try {
-      await c.command('QUIT', this.#timeouts.quit, 'QUIT');
-    } catch {
-      // Ignored: see above.
-    }
+  /**
+   * Ends a session whose outcome is decided: QUIT, its reply (or the QUIT timeout), then close.
+   * Not awaited, so the caller can commit the outcome meanwhile; nothing the server says now can
+   * change it, so a failure here only ends the connection.
+   */
+  #quitThenClose(c: SmtpConnection): void {
+    const close = (): void => c.close();
+    c.command('QUIT', this.#timeouts.quit, 'QUIT').then(close, close);
   }
 }

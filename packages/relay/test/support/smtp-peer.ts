@@ -21,6 +21,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
+import { type RawSmtpServer, type RawSmtpSession, within } from './raw-smtp.js';
 
 /** One message the server accepted (a 250 to the end of DATA). */
 export interface ReceivedMessage {
@@ -29,6 +30,8 @@ export interface ReceivedMessage {
   /** The message bytes as the server got them after removing dot-stuffing, base64. */
   readonly data: string;
   readonly envid: string | null;
+  /** The `SIZE=` parameter of MAIL FROM, or `null` when the client sent none. */
+  readonly declaredSize: number | null;
   readonly user: string | null;
   readonly secure: boolean;
 }
@@ -145,11 +148,16 @@ export async function startSmtpPeer(extra: Partial<SMTPServerOptions> = {}): Pro
         const envelope = session.envelope as typeof session.envelope & {
           dsn?: { envid?: string | null };
         };
+        const mailArgs =
+          session.envelope.mailFrom === false
+            ? undefined
+            : (session.envelope.mailFrom.args as { SIZE?: string } | false);
         log.received.push({
           mailFrom: sender,
           rcptTo: session.envelope.rcptTo.map((r) => r.address),
           data: Buffer.concat(chunks).toString('base64'),
           envid: envelope.dsn?.envid ?? null,
+          declaredSize: mailArgs && mailArgs.SIZE !== undefined ? Number(mailArgs.SIZE) : null,
           user: typeof session.user === 'string' ? session.user : null,
           secure: session.secure,
         });
@@ -177,13 +185,54 @@ export async function startSmtpPeer(extra: Partial<SMTPServerOptions> = {}): Pro
   };
 }
 
+/** What the control endpoints `/raw/*` return about a session of the raw server. */
+export interface RawSessionState {
+  readonly commands: string[];
+  readonly closed: boolean;
+}
+
+/** Longest wait of a `/raw/*` control request for the session to get there. */
+const RAW_WAIT = 4000;
+
 /**
  * The HTTP control server: `GET /log?peer=main|canary` returns a {@link PeerLog};
  * `GET /stalled?tag=T` answers once a `stallfirst.*` recipient containing `T` hangs on `main`.
+ * For the raw server (one that holds its reply to QUIT), each returning a {@link RawSessionState}
+ * of the session that got a command containing `T`: `GET /raw/quit?tag=T` once it received QUIT
+ * (unanswered), `GET /raw/answer-quit?tag=T` once, after its 221, the client closed it, and
+ * `GET /raw/closed?tag=T` once the client closed it without a 221.
  */
-export async function startControl(peers: Record<string, SmtpPeer>): Promise<Server> {
+export async function startControl(
+  peers: Record<string, SmtpPeer>,
+  raw?: RawSmtpServer,
+): Promise<Server> {
   const http = createServer((request, response) => {
     const url = new URL(request.url ?? '/', 'http://127.0.0.1');
+    if (raw && url.pathname.startsWith('/raw/')) {
+      const tag = url.searchParams.get('tag') ?? '';
+      const state = (session: RawSmtpSession): RawSessionState => ({
+        commands: session.commands,
+        closed: session.isClosed,
+      });
+      const reached = async (): Promise<RawSessionState> => {
+        const session = await within(raw.sessionWith(tag), RAW_WAIT, `a session with ${tag}`);
+        if (url.pathname === '/raw/quit') {
+          await within(session.quitReceived, RAW_WAIT, 'QUIT');
+        } else {
+          if (url.pathname === '/raw/answer-quit') session.answerQuit();
+          await within(session.closed, RAW_WAIT, 'the client closing the connection');
+        }
+        return state(session);
+      };
+      reached().then(
+        (body) => {
+          response.writeHead(200, { 'content-type': 'application/json' });
+          response.end(JSON.stringify(body));
+        },
+        (error: unknown) => response.writeHead(504).end(String(error)),
+      );
+      return;
+    }
     const peer = peers[url.searchParams.get('peer') ?? 'main'];
     if (!peer) {
       response.writeHead(404).end();

@@ -18,9 +18,10 @@ import {
   RelayQueue,
   type SmtpLogEntry,
   type SmtpRelayerOptions,
+  settle,
 } from '../../src/index.js';
 import { dump, enqueue, parseDsn } from '../support/queue-helpers.js';
-import type { PeerLog } from '../support/smtp-peer.js';
+import type { PeerLog, RawSessionState } from '../support/smtp-peer.js';
 
 const enc = new TextEncoder();
 const signal = new AbortController().signal;
@@ -185,6 +186,72 @@ describe('delivery', () => {
   });
 });
 
+describe('the end of a session', () => {
+  async function rawSession(
+    step: 'quit' | 'answer-quit' | 'closed',
+    tag: string,
+  ): Promise<RawSessionState> {
+    const response = await fetch(
+      `http://127.0.0.1:${inject('controlPort')}/raw/${step}?tag=${tag}`,
+    );
+    expect(response.status, await response.clone().text()).toBe(200);
+    return (await response.json()) as RawSessionState;
+  }
+
+  it('resolves on the reply to the final dot; QUIT and the close follow', async () => {
+    const tag = newTag();
+    let resolved = false;
+    // A server that holds its reply to QUIT until the test releases it.
+    const delivery = relayer({ port: inject('rawPort') })
+      .deliver(message(tag, [`ok.${tag}@x.test`], enc.encode(`Subject: ${tag}\r\n\r\nhi\r\n`)), {
+        signal,
+      })
+      .then((result) => {
+        resolved = true;
+        return result;
+      });
+    let held: RawSessionState | undefined;
+    let released: RawSessionState;
+    try {
+      held = await rawSession('quit', tag);
+      expect(resolved).toBe(true);
+    } finally {
+      // Released either way, so that a failure here leaves no session behind.
+      released = await rawSession('answer-quit', tag);
+    }
+    expect(held.commands.at(-1)).toBe('QUIT');
+    expect(held.closed).toBe(false);
+    // After the 221 the client closed the connection (the server never closes first).
+    expect(released.closed).toBe(true);
+    expect((await delivery).recipients).toEqual([
+      expect.objectContaining({
+        status: 'delivered',
+        diagnostic: expect.objectContaining({ code: 250 }),
+      }),
+    ]);
+  });
+
+  it('a QUIT without a reply: the connection is closed once the QUIT timeout elapses', async () => {
+    const tag = newTag();
+    const timers = new ManualTimers(new ManualClock(T0));
+    const result = await relayer({
+      port: inject('rawPort'),
+      timers,
+      timeouts: { quit: 5000 },
+    }).deliver(message(tag, [`ok.${tag}@x.test`], enc.encode(`Subject: ${tag}\r\n\r\nhi\r\n`)), {
+      signal,
+    });
+    expect(result.recipients.map((r) => r.status)).toEqual(['delivered']);
+    expect((await rawSession('quit', tag)).closed).toBe(false);
+    // The QUIT reply's timer may be armed a turn of the event loop after the server read QUIT.
+    for (let turn = 0; turn < 100 && timers.size === 0; turn++) await settle();
+    expect(timers.size).toBe(1);
+    await timers.advance(5000);
+    expect(await rawSession('closed', tag)).toMatchObject({ closed: true });
+    expect(timers.size).toBe(0);
+  });
+});
+
 describe('abort', () => {
   it('an aborted delivery (lost lease) rejects with ABORTED and completes no transaction', async () => {
     const tag = newTag();
@@ -320,7 +387,7 @@ describe('the relay loop in workerd', () => {
         'final-recipient': `rfc822; perm.${tag}@x.test`,
         action: 'failed',
         status: '5.1.1',
-        'remote-mta': 'dns; 127.0.0.1',
+        'remote-mta': 'dns; peer.test',
         'diagnostic-code': 'smtp; 550 5.1.1 No such user here',
       }),
     ]);
