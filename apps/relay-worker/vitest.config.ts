@@ -4,6 +4,7 @@ import { defineConfig } from 'vitest/config';
 
 const smtpPort = await freePort();
 const sinkHttpPort = await freePort();
+const stallPort = await freePort();
 
 export const TENANT_TOKENS = {
   acme: 'acme-token-0123456789abcdef',
@@ -37,7 +38,7 @@ export default defineConfig({
   test: {
     include: ['test/workers/*.test.ts'],
     globalSetup: ['test/global-setup.ts'],
-    provide: { smtpPort, sinkHttpPort, tenantTokens: TENANT_TOKENS, adminToken: ADMIN_TOKEN },
+    provide: { smtpPort, sinkHttpPort, stallPort, tenantTokens: TENANT_TOKENS, adminToken: ADMIN_TOKEN },
     fileParallelism: false,
     reporters: ['default', ['json', { outputFile: 'test-results/test.json' }]],
   },

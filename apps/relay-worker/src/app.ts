@@ -15,7 +15,16 @@ import { authenticateAdmin, authenticateTenant } from './http/auth.js';
 import { readJson } from './http/body.js';
 import { corsHeaders, preflight, withCors } from './http/cors.js';
 import { ApiError, errorResponse, json } from './http/errors.js';
-import { describeMessage, flush, hold, listMessages, type MessageState, release } from './queue.js';
+import {
+  describeMessage,
+  flush,
+  hold,
+  listMessages,
+  MessageSending,
+  type MessageState,
+  release,
+  remove,
+} from './queue.js';
 import { renderStatus } from './status-page.js';
 import { fingerprint, idempotencyKeyOf, parseSubmission } from './submission.js';
 import { tenantEngine } from './tenants.js';
@@ -170,6 +179,17 @@ async function describeOrThrow(session: StorageSession, id: string) {
   return view;
 }
 
+/** Runs an operator action; one that met a running attempt is a 409 that changed nothing. */
+async function operatorAction(action: () => Promise<void>): Promise<void> {
+  try {
+    await action();
+  } catch (error) {
+    if (error instanceof MessageSending) throw new ApiError('MESSAGE_SENDING', error.message);
+    if (isMailspoolError(error, 'NOT_FOUND')) throw new ApiError('NOT_FOUND', 'no such message');
+    throw error;
+  }
+}
+
 function knownTenant(ctx: Context, tenant: string | undefined): string {
   if (!tenant || !ctx.config.tenants.has(tenant)) throw new ApiError('NOT_FOUND', 'no such tenant');
   return tenant;
@@ -215,7 +235,7 @@ async function admin(ctx: Context, parts: string[], method: string): Promise<Res
     if (method === 'DELETE') {
       await withSession(ctx, tenant, async (s) => {
         await describeOrThrow(s, id);
-        await s.deleteMessage(id);
+        await operatorAction(() => remove(s, id as MessageId));
       });
       return json({ deleted: id });
     }
@@ -225,8 +245,9 @@ async function admin(ctx: Context, parts: string[], method: string): Promise<Res
     if (method !== 'POST') throw notAllowed('POST');
     const view = await withSession(ctx, tenant, async (s) => {
       await describeOrThrow(s, id);
-      if (rest[2] === 'hold') await hold(s, id);
-      else await release(s, id, now);
+      await operatorAction(() =>
+        rest[2] === 'hold' ? hold(s, id as MessageId) : release(s, id as MessageId, now),
+      );
       return describeOrThrow(s, id);
     });
     return json(view);

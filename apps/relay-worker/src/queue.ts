@@ -5,6 +5,7 @@
 import {
   fromMeta,
   isMailspoolError,
+  type Lease,
   type MessageId,
   type MessageMeta,
   type StorageSession,
@@ -115,31 +116,98 @@ export async function listMessages(
   return { total, messages };
 }
 
-/** Makes every deferred, not held message due now (`postqueue -f`); resolves to how many. */
+/**
+ * How long an operator action holds its message's lease: the action's own next step (one
+ * commit) is all it covers, so this only matters if the Worker dies mid-action.
+ */
+const ACTION_LEASE_MS = 30_000;
+
+/** The message is in an SMTP attempt right now: the operator action was not applied. */
+export class MessageSending extends Error {
+  override readonly name = 'MessageSending';
+  constructor(readonly id: MessageId) {
+    super(
+      `${id} is being delivered right now; nothing was changed (try again when the attempt ends)`,
+    );
+  }
+}
+
+/**
+ * Runs an operator action on `id` under a lease of its own, so that it can never interleave
+ * with a delivery attempt: an attempt holds the message's lease for its whole SMTP exchange,
+ * so either the action takes the lease first (and the relayer cannot claim the message until
+ * the action's commit releases it) or the action is refused with {@link MessageSending} and
+ * changes nothing. Rejects `NOT_FOUND` for a message that is gone.
+ */
+async function underLease<T>(
+  session: StorageSession,
+  id: MessageId,
+  action: (lease: Lease, meta: MessageMeta) => Promise<T>,
+): Promise<T> {
+  const lease = await session.acquireLease(id, ACTION_LEASE_MS);
+  if (lease === null) throw new MessageSending(id);
+  try {
+    return await action(lease, await session.getMessageMeta(id));
+  } catch (error) {
+    await session.releaseLease(lease).catch(() => {});
+    throw error;
+  }
+}
+
+/**
+ * Makes every deferred, not held message due now (`postqueue -f`); resolves to how many it made
+ * due. A message in an attempt right now is not counted (the attempt decides what comes next).
+ */
 export async function flush(session: StorageSession, now: number): Promise<number> {
   let flushed = 0;
   for (const id of await session.getDeferredMessages()) {
     try {
       if ((await session.getMessageMetaKey(id, HELD_KEY)) === true) continue;
-      await session.setMessageRetry(id, now);
-      await session.setMessageMetaKey(id, RelayMetaKey.NEXT_ATTEMPT, now);
-      flushed++;
+      const made = await underLease(session, id, async (lease, meta) => {
+        if (meta[HELD_KEY] === true) {
+          await session.releaseLease(lease);
+          return false;
+        }
+        await session.commitAttempt(lease, {
+          meta: { ...meta, [RelayMetaKey.NEXT_ATTEMPT]: now },
+          retryAt: now,
+        });
+        return true;
+      });
+      if (made) flushed++;
     } catch (error) {
-      if (!isMailspoolError(error, 'NOT_FOUND')) throw error; // delivered meanwhile: fine
+      // Delivered meanwhile, or in an attempt right now: nothing to flush.
+      if (!isMailspoolError(error, 'NOT_FOUND') && !(error instanceof MessageSending)) throw error;
     }
   }
   return flushed;
 }
 
-/** Holds a message: it is not delivered until released (a delivery already running may finish). */
+/**
+ * Holds a message: it is not delivered until released (`postsuper -h`). One fenced step: meta
+ * and retry time change together, and never under a running attempt ({@link MessageSending}).
+ */
 export async function hold(session: StorageSession, id: MessageId): Promise<void> {
-  await session.setMessageMetaKey(id, HELD_KEY, true);
-  await session.setMessageRetry(id, HELD_UNTIL);
+  await underLease(session, id, (lease, meta) =>
+    session.commitAttempt(lease, { meta: { ...meta, [HELD_KEY]: true }, retryAt: HELD_UNTIL }),
+  );
 }
 
-/** Releases a held message; it is due at once. */
+/** Releases a held message; it is due at once. One fenced step, like {@link hold}. */
 export async function release(session: StorageSession, id: MessageId, now: number): Promise<void> {
-  await session.setMessageMetaKey(id, HELD_KEY, undefined);
-  await session.setMessageRetry(id, now);
-  await session.setMessageMetaKey(id, RelayMetaKey.NEXT_ATTEMPT, now);
+  await underLease(session, id, (lease, meta) => {
+    const { [HELD_KEY]: _held, ...rest } = meta;
+    return session.commitAttempt(lease, {
+      meta: { ...rest, [RelayMetaKey.NEXT_ATTEMPT]: now },
+      retryAt: now,
+    });
+  });
+}
+
+/**
+ * Deletes a message from the queue (`postsuper -d`). One fenced step; refused with
+ * {@link MessageSending} while an attempt runs, so a `200` always means it will not be sent.
+ */
+export async function remove(session: StorageSession, id: MessageId): Promise<void> {
+  await underLease(session, id, (lease) => session.commitAttempt(lease, { delete: true }));
 }

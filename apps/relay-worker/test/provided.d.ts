@@ -3,6 +3,8 @@ declare module 'vitest' {
   export interface ProvidedContext {
     smtpPort: number;
     sinkHttpPort: number;
+    /** The stall control server of global-setup.ts. */
+    stallPort: number;
     tenantTokens: Record<string, string>;
     adminToken: string;
   }

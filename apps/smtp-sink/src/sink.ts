@@ -44,13 +44,14 @@ export interface SinkOptions {
   readonly log?: (line: string) => void;
   /**
    * Scripts the answer to each RCPT TO (for tests): return a reply to refuse the recipient, or
-   * `undefined` to accept it. `attempt` counts the RCPTs seen for this address, from 1.
+   * `undefined` to accept it, or a promise of either to answer later (a server that stalls).
+   * `attempt` counts the RCPTs seen for this address, from 1.
    */
-  readonly onRcpt?: (
-    address: string,
-    attempt: number,
-  ) => { readonly code: number; readonly message: string } | undefined;
+  readonly onRcpt?: (address: string, attempt: number) => RcptRefusal | Promise<RcptRefusal>;
 }
+
+/** A refusal of one recipient (`onRcpt`), or `undefined` to accept it. */
+export type RcptRefusal = { readonly code: number; readonly message: string } | undefined;
 
 export interface Sink {
   readonly smtpPort: number;
@@ -96,12 +97,19 @@ export async function startSink(options: SinkOptions = {}): Promise<Sink> {
     onRcptTo(address, _session, callback) {
       const attempt = (rcptAttempts.get(address.address) ?? 0) + 1;
       rcptAttempts.set(address.address, attempt);
-      const refusal = options.onRcpt?.(address.address, attempt);
-      if (refusal) {
-        callback(Object.assign(new Error(refusal.message), { responseCode: refusal.code }));
-        return;
-      }
-      callback();
+      const answer = (refusal: RcptRefusal): void => {
+        if (refusal) {
+          callback(Object.assign(new Error(refusal.message), { responseCode: refusal.code }));
+          return;
+        }
+        callback();
+      };
+      const decided = options.onRcpt?.(address.address, attempt);
+      if (decided instanceof Promise) {
+        decided.then(answer, (error: unknown) =>
+          answer({ code: 451, message: `4.3.0 ${String(error)}` }),
+        );
+      } else answer(decided);
     },
     onData(stream, session, callback) {
       const chunks: Buffer[] = [];
