@@ -38,7 +38,13 @@ export {
   unlockRecord,
   writableRecord,
 } from './record.js';
-export type { AttemptChange, ListKind, PreparedMessage, SessionConfig } from './session.js';
+export type {
+  AttemptChange,
+  IdPlacement,
+  ListKind,
+  PreparedMessage,
+  SessionConfig,
+} from './session.js';
 export { BaseSession, DEFAULT_MAX_MESSAGE_BYTES } from './session.js';
 export { sumStats } from './stats.js';
 export type {

@@ -41,6 +41,15 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 25 * 1024 * 1024;
 const CLAIM_ATTEMPTS = 8;
 
 /** A message validated and ready to write, as `_storeMessages` receives it. */
+/**
+ * Where new messages belong, for engines that place them (shards; see `BaseSession._newId`):
+ * one object per call that makes ids, shared by all of them. `near` is set for the messages an
+ * attempt stores (`commitAttempt`'s `store`, a bounce): the id of the message leased.
+ */
+export interface IdPlacement {
+  readonly near?: MessageId;
+}
+
 export interface PreparedMessage {
   readonly id: MessageId;
   readonly meta: MessageMeta;
@@ -89,8 +98,12 @@ export abstract class BaseSession implements StorageSession {
 
   // ---- primitives an engine implements -------------------------------------------------------
 
-  /** Generates an id; engines that route by id (shards) override this to add their prefix. */
-  protected _newId(): MessageId {
+  /**
+   * Generates an id; engines that place messages (shards) override it to route by id. Every id
+   * made for one call (a `storeMessages` batch, an attempt's `store`) gets the same `placement`,
+   * so an engine can keep them together; `placement.near` is the leased message of an attempt.
+   */
+  protected _newId(_placement: IdPlacement): MessageId {
     return newMessageId();
   }
   /** Creates an empty record for `id`; `false` when the id is taken. */
@@ -199,7 +212,7 @@ export abstract class BaseSession implements StorageSession {
     this.assertOpen();
     const now = this.currentTime();
     for (let attempt = 0; attempt < CLAIM_ATTEMPTS; attempt++) {
-      const id = this._newId();
+      const id = this._newId({});
       if (await this._claimMessageId(id, now)) return id;
     }
     throw new MailspoolError(ErrorCode.UNAVAILABLE, `no free id after ${CLAIM_ATTEMPTS} attempts`);
@@ -287,7 +300,8 @@ export abstract class BaseSession implements StorageSession {
     if (!Array.isArray(inputs))
       throw new TypeError(`storeMessages needs an array, got ${describe(inputs)}`);
     // Validate everything before writing anything: a batch is stored whole or not at all.
-    const prepared = inputs.map((input) => this.prepareMessage(input));
+    const placement: IdPlacement = {};
+    const prepared = inputs.map((input) => this.prepareMessage(input, placement));
     if (prepared.length > 0) await this._storeMessages(prepared, this.currentTime());
     return prepared.map((message) => message.id);
   }
@@ -348,8 +362,8 @@ export abstract class BaseSession implements StorageSession {
     };
     if (!Array.isArray(store))
       throw new TypeError(`outcome.store must be an array, got ${describe(store)}`);
-    // Prepared before the first await, so engines that route new ids (shards) can pin them.
-    const messages = store.map((input) => this.prepareMessage(input));
+    const placement: IdPlacement = { near: normalized.id };
+    const messages = store.map((input) => this.prepareMessage(input, placement));
     await this._commitAttempt(normalized, change, messages, this.currentTime());
     return messages.map((message) => message.id);
   }
@@ -391,7 +405,10 @@ export abstract class BaseSession implements StorageSession {
    * Validates one message to store (`TypeError`, `TOO_LARGE`) and gives it a new id; for
    * engine-specific store methods of subclasses.
    */
-  protected prepareMessage(input: StoreMessageInput): PreparedMessage {
+  protected prepareMessage(
+    input: StoreMessageInput,
+    placement: IdPlacement = {},
+  ): PreparedMessage {
     if (typeof input !== 'object' || input === null) {
       throw new TypeError(
         `a message to store must be { meta, contents, retryAt? }, got ${describe(input)}`,
@@ -400,6 +417,12 @@ export abstract class BaseSession implements StorageSession {
     const { meta, json: metaJson } = normalizeMetaWithJson(input.meta);
     const contents = normalizeContents(input.contents, this.#maxMessageBytes);
     if (input.retryAt !== undefined) assertTime(input.retryAt, 'retryAt');
-    return { id: this._newId(), meta, metaJson, contents, retryAt: input.retryAt ?? null };
+    return {
+      id: this._newId(placement),
+      meta,
+      metaJson,
+      contents,
+      retryAt: input.retryAt ?? null,
+    };
   }
 }

@@ -10,7 +10,6 @@
  */
 import {
   type AttemptChange,
-  type AttemptOutcome,
   BaseSession,
   type Capabilities,
   type Clock,
@@ -18,6 +17,7 @@ import {
   type DeleteManyResult,
   type EngineOptions,
   ErrorCode,
+  type IdPlacement,
   type Lease,
   type ListKind,
   MailspoolError,
@@ -31,10 +31,16 @@ import {
   type StoreMessageInput,
   sumStats,
 } from '@mailspool/core';
-import type { QueueShard, ReadLater, ShardCall } from './queue-shard.js';
+import type {
+  OperationArgs,
+  OperationName,
+  OperationResult,
+  ShardCall,
+} from './operations.js';
+import type { QueueShard } from './queue-shard.js';
 import { MAX_SHARDS, shardedId, shardName, shardOf } from './routing.js';
 import { CHUNK_BYTES } from './schema.js';
-import type { ContentsPiece, ContentsSource, StoredOnce, StoreItem } from './shard-store.js';
+import type { ContentsSource, StoredOnce, StoreItem } from './shard-store.js';
 import { receive, type Wire } from './wire.js';
 
 /** The default size of one piece of contents per RPC call: far below the 32 MiB RPC limit. */
@@ -119,32 +125,8 @@ function keyShard(key: string, shards: number): number {
   return (hash >>> 0) % shards;
 }
 
-type ShardRpc = Pick<
-  QueueShard,
-  | 'claimId'
-  | 'store'
-  | 'storeOnce'
-  | 'commitAttempt'
-  | 'stage'
-  | 'discardUpload'
-  | 'getMeta'
-  | 'setMeta'
-  | 'setMetaKey'
-  | 'readContents'
-  | 'writeContents'
-  | 'setRetry'
-  | 'lock'
-  | 'unlock'
-  | 'renew'
-  | 'release'
-  | 'remove'
-  | 'removeMany'
-  | 'list'
-  | 'peekDue'
-  | 'claimDue'
-  | 'stats'
-  | 'batch'
->;
+/** What the engine calls on a shard: its one RPC method (a stub, or the shard itself). */
+type ShardRpc = Pick<QueueShard, 'call'>;
 
 /** A call waiting in a session's outbox for its shard (see `DurableObjectSession.#send`). */
 interface Outgoing {
@@ -299,8 +281,8 @@ function byDue(a: { dueAt: number; id: string }, b: { dueAt: number; id: string 
 class DurableObjectSession extends BaseSession implements DurableObjectStorageSession {
   readonly #config: EngineConfig;
   readonly #stubs = new Map<number, ShardRpc>();
-  /** The shard every id of the batch being prepared goes to (see `storeMessages`). */
-  #pinned: number | undefined;
+  /** The shard chosen for each placement of new ids (see `_newId`). */
+  readonly #placed = new WeakMap<IdPlacement, number>();
   /** Per shard, the calls issued in this turn, sent together when the turn ends (`#send`). */
   readonly #outbox = new Map<number, Outgoing[]>();
 
@@ -330,24 +312,36 @@ class DurableObjectSession extends BaseSession implements DurableObjectStorageSe
    * The shard an id lives on. An id this engine can't have made (no prefix, or a shard beyond
    * the count) goes to shard 0, which does not hold it and so answers as for any unknown id.
    */
-  #route(id: MessageId): ShardRpc {
-    return this.#shard(this.#indexOf(id));
-  }
-
   #indexOf(id: MessageId): number {
     if (this.#config.local) return this.#config.local.index;
     const index = shardOf(id);
     return index !== undefined && index < this.#config.shards ? index : 0;
   }
 
+  #indexes(): number[] {
+    const { local, shards } = this.#config;
+    return local ? [local.index] : Array.from({ length: shards }, (_, index) => index);
+  }
+
   /**
-   * Sends a per-message call to shard `index`. Calls issued in the same turn (a relayer reading
-   * or committing 50 leases with `Promise.all`) wait in the outbox until the turn ends and go as
-   * one `batch` RPC: a round trip per message was the engine's main cost (bench/). Each call
-   * keeps its own transaction and answer; a batch only shares the trip. A call alone is sent as
-   * its own method, exactly as without batching.
+   * Calls operation `op` on shard `index`. Every call a session issues in one turn (a relayer
+   * reading or committing 50 leases with `Promise.all`, a fan-out) waits in the outbox until the
+   * turn ends and goes to its shard in one `call` RPC: a round trip per message was the
+   * engine's main cost (bench/). Each call keeps its own transaction and answer; a batch only
+   * shares the trip. `bytes` is the contents it sends inline, to keep a batch within one piece.
    */
-  #send<T>(index: number, call: ShardCall, bytes = 0): Promise<Wire<T>> {
+  #call<K extends OperationName>(
+    index: number,
+    op: K,
+    args: OperationArgs<K>,
+    bytes = 0,
+  ): Promise<OperationResult<K>> {
+    return receive(
+      this.#send<OperationResult<K>>(index, { op, args } as unknown as ShardCall, bytes),
+    );
+  }
+
+  #send<T>(index: number, call: ShardCall, bytes: number): Promise<Wire<T>> {
     return new Promise<Wire<T>>((resolve, reject) => {
       let queue = this.#outbox.get(index);
       if (!queue) {
@@ -379,39 +373,26 @@ class DurableObjectSession extends BaseSession implements DurableObjectStorageSe
   }
 
   #dispatch(index: number, batch: readonly Outgoing[]): void {
-    let sent: Promise<Wire<unknown> | Wire<unknown>[]>;
+    let sent: Promise<Wire<unknown>[]>;
     try {
-      const stub = this.#shard(index);
-      const [{ call }] = batch as [Outgoing];
-      sent =
-        batch.length > 1
-          ? stub.batch(
-              batch.map((out) => out.call),
-              this.#config.piece,
-            )
-          : call.op === 'read'
-            ? stub.readContents(call.id, 0, call.length, null)
-            : call.op === 'store'
-              ? stub.store(call.items, call.now)
-              : stub.commitAttempt(call.lease, call.change, call.items, call.now);
+      sent = this.#shard(index).call(
+        batch.map((out) => out.call),
+        this.#config.piece,
+      );
     } catch (error) {
       // A stub that can't even be made or called: each call fails as a transport failure would.
       for (const out of batch) out.reject(error);
       return;
     }
     sent.then(
-      (answer) => {
-        if (batch.length === 1) {
-          batch[0]!.resolve(answer as Wire<unknown>);
-          return;
-        }
-        if (!Array.isArray(answer) || answer.length !== batch.length) {
+      (answers) => {
+        if (!Array.isArray(answers) || answers.length !== batch.length) {
           const error = new Error('queue shard sent a malformed batch answer');
           for (const out of batch) out.reject(error);
           return;
         }
         batch.forEach((out, i) => {
-          out.resolve(answer[i]!);
+          out.resolve(answers[i]!);
         });
       },
       (error: unknown) => {
@@ -420,52 +401,51 @@ class DurableObjectSession extends BaseSession implements DurableObjectStorageSe
     );
   }
 
-  #all(): ShardRpc[] {
-    return Array.from({ length: this.#config.shards }, (_, index) => this.#shard(index));
-  }
-
-  protected override _newId(): MessageId {
-    const { local, shards } = this.#config;
-    return shardedId(local ? local.index : (this.#pinned ?? randomShard(shards)));
-  }
-
   /**
-   * Puts a whole batch on one shard, so it is stored in one transaction as the contract demands.
-   * `BaseSession.storeMessages` makes every id synchronously before its first `await`, so the
-   * pin covers exactly this batch's ids.
+   * Every id of one placement goes to one shard, so a `storeMessages` batch or an attempt's
+   * outcome is one transaction there: an attempt's new messages to the leased message's shard,
+   * a batch to a shard picked at random, and `storeMessageOnce` to its key's shard.
    */
-  override storeMessages(inputs: readonly StoreMessageInput[]): Promise<MessageId[]> {
-    this.#pinned = randomShard(this.#config.shards);
-    try {
-      return super.storeMessages(inputs);
-    } finally {
-      this.#pinned = undefined;
+  protected override _newId(placement: IdPlacement): MessageId {
+    let index = this.#placed.get(placement);
+    if (index === undefined) {
+      const { local, shards } = this.#config;
+      index = local
+        ? local.index
+        : placement.near !== undefined
+          ? this.#indexOf(placement.near)
+          : randomShard(shards);
+      this.#placed.set(placement, index);
     }
+    return shardedId(index);
   }
 
   /** Sends contents larger than one piece in several `stage` calls; resolves to the upload id. */
-  async #upload(stub: ShardRpc, bytes: Uint8Array): Promise<string> {
+  async #upload(index: number, bytes: Uint8Array): Promise<string> {
     const upload = crypto.randomUUID();
     const { piece } = this.#config;
     for (let offset = 0; offset < bytes.byteLength; offset += piece) {
-      await receive(stub.stage(upload, offset, bytes.slice(offset, offset + piece)));
+      const slice = bytes.slice(offset, offset + piece);
+      await this.#call(index, 'stage', [upload, offset, slice], slice.byteLength);
     }
     return upload;
   }
 
-  async #discard(stub: ShardRpc, uploads: readonly string[]): Promise<void> {
+  async #discard(index: number, uploads: readonly string[]): Promise<void> {
     // Best effort: an upload left behind expires on the shard after an hour.
-    await Promise.all(uploads.map((upload) => receive(stub.discardUpload(upload)).catch(() => {})));
+    await Promise.all(
+      uploads.map((upload) => this.#call(index, 'discardUpload', [upload]).catch(() => {})),
+    );
   }
 
   protected async _claimMessageId(id: MessageId, now: number): Promise<boolean> {
-    return receive(this.#route(id).claimId(id, now));
+    return this.#call(this.#indexOf(id), 'claimId', [id, now]);
   }
 
   protected async _storeMessages(messages: readonly PreparedMessage[], now: number): Promise<void> {
     const index = this.#indexOf(messages[0]!.id);
-    await this.#withItems(this.#shard(index), messages, (items, bytes) =>
-      receive(this.#send<void>(index, { op: 'store', items, now }, bytes)),
+    await this.#withItems(index, messages, (items, bytes) =>
+      this.#call(index, 'store', [items, now], bytes),
     );
   }
 
@@ -474,7 +454,7 @@ class DurableObjectSession extends BaseSession implements DurableObjectStorageSe
    * uploads beyond), runs `send` with them, and discards the uploads if anything fails.
    */
   async #withItems<T>(
-    stub: ShardRpc,
+    index: number,
     messages: readonly PreparedMessage[],
     send: (items: StoreItem[], inlineBytes: number) => Promise<T>,
   ): Promise<T> {
@@ -489,7 +469,7 @@ class DurableObjectSession extends BaseSession implements DurableObjectStorageSe
           contents = { bytes: ownBuffer(message.contents) };
           budget -= size;
         } else {
-          const upload = await this.#upload(stub, message.contents);
+          const upload = await this.#upload(index, message.contents);
           uploads.push(upload);
           contents = { upload, size };
         }
@@ -502,7 +482,7 @@ class DurableObjectSession extends BaseSession implements DurableObjectStorageSe
       }
       return await send(items, this.#config.piece - budget);
     } catch (error) {
-      await this.#discard(stub, uploads);
+      await this.#discard(index, uploads);
       throw error;
     }
   }
@@ -521,23 +501,24 @@ class DurableObjectSession extends BaseSession implements DurableObjectStorageSe
     }
     // Every call with one key goes to one shard (by a hash of the key), where the key and the
     // message are written in one transaction: that is what makes concurrent retries safe.
-    const index = keyShard(key, this.#config.shards);
-    this.#pinned = index;
-    let message: PreparedMessage;
-    try {
-      message = this.prepareMessage(input);
-    } finally {
-      this.#pinned = undefined;
-    }
+    const { local, shards, idempotencyRetention } = this.#config;
+    const index = local ? local.index : keyShard(key, shards);
+    const placement: IdPlacement = {};
+    this.#placed.set(placement, index);
+    const message = this.prepareMessage(input, placement);
     const now = this.currentTime();
-    const stub = this.#shard(index);
-    return this.#withItems(stub, [message], (items) =>
-      receive(stub.storeOnce(key, fingerprint, items[0]!, now, this.#config.idempotencyRetention)),
+    return this.#withItems(index, [message], (items, bytes) =>
+      this.#call(
+        index,
+        'storeOnce',
+        [key, fingerprint, items[0]!, now, idempotencyRetention],
+        bytes,
+      ),
     );
   }
 
   protected async _getMessageMeta(id: MessageId): Promise<MessageMeta> {
-    return receive(this.#route(id).getMeta(id));
+    return this.#call(this.#indexOf(id), 'getMeta', [id]);
   }
 
   protected async _setMessageMeta(
@@ -545,7 +526,7 @@ class DurableObjectSession extends BaseSession implements DurableObjectStorageSe
     meta: MessageMeta,
     lease: Lease | undefined,
   ): Promise<void> {
-    await receive(this.#route(id).setMeta(id, meta, lease));
+    await this.#call(this.#indexOf(id), 'setMeta', [id, meta, lease]);
   }
 
   protected async _setMessageMetaKey(
@@ -554,26 +535,33 @@ class DurableObjectSession extends BaseSession implements DurableObjectStorageSe
     value: MetaValue | undefined,
     lease: Lease | undefined,
   ): Promise<void> {
-    await receive(this.#route(id).setMetaKey(id, key, value, lease));
+    await this.#call(this.#indexOf(id), 'setMetaKey', [id, key, value, lease]);
+  }
+
+  /** One piece of `id`'s contents; asked again when its batch had spent its answer budget. */
+  async #readPiece(index: number, id: MessageId, offset: number, version: number | null) {
+    for (;;) {
+      const piece = await this.#call(index, 'readContents', [
+        id,
+        offset,
+        this.#config.piece,
+        version,
+      ]);
+      if (!('later' in piece)) return piece;
+    }
   }
 
   protected async _getMessageContents(id: MessageId): Promise<Uint8Array> {
     const index = this.#indexOf(id);
-    const stub = this.#shard(index);
-    const { piece } = this.#config;
     for (let attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
-      let first = await receive(
-        this.#send<ContentsPiece | ReadLater>(index, { op: 'read', id, length: piece }),
-      );
-      // Its batch had spent its answer budget on other reads: ask alone (always answered).
-      if ('later' in first) first = await receive(stub.readContents(id, 0, piece, null));
+      const first = await this.#readPiece(index, id, 0, null);
       if ('changed' in first) continue;
       if (first.bytes.byteLength >= first.size) return first.bytes;
       const bytes = new Uint8Array(first.size);
       bytes.set(first.bytes);
       let at = first.bytes.byteLength;
       while (at < first.size) {
-        const next = await receive(stub.readContents(id, at, piece, first.version));
+        const next = await this.#readPiece(index, id, at, first.version);
         if ('changed' in next) break;
         if (next.bytes.byteLength === 0) {
           throw new MailspoolError(ErrorCode.CORRUPT, `contents of ${id} end early`);
@@ -590,16 +578,21 @@ class DurableObjectSession extends BaseSession implements DurableObjectStorageSe
   }
 
   protected async _setMessageContents(id: MessageId, contents: Uint8Array): Promise<void> {
-    const stub = this.#route(id);
+    const index = this.#indexOf(id);
     if (contents.byteLength <= this.#config.piece) {
-      await receive(stub.writeContents(id, { bytes: ownBuffer(contents) }));
+      await this.#call(
+        index,
+        'writeContents',
+        [id, { bytes: ownBuffer(contents) }],
+        contents.byteLength,
+      );
       return;
     }
-    const upload = await this.#upload(stub, contents);
+    const upload = await this.#upload(index, contents);
     try {
-      await receive(stub.writeContents(id, { upload, size: contents.byteLength }));
+      await this.#call(index, 'writeContents', [id, { upload, size: contents.byteLength }]);
     } catch (error) {
-      await this.#discard(stub, [upload]);
+      await this.#discard(index, [upload]);
       throw error;
     }
   }
@@ -609,43 +602,30 @@ class DurableObjectSession extends BaseSession implements DurableObjectStorageSe
     at: number,
     lease: Lease | undefined,
   ): Promise<void> {
-    await receive(this.#route(id).setRetry(id, at, lease));
+    await this.#call(this.#indexOf(id), 'setRetry', [id, at, lease]);
   }
 
   protected async _lockMessage(id: MessageId, ttl: number, now: number): Promise<Lease | null> {
-    return receive(this.#route(id).lock(id, ttl, now));
+    return this.#call(this.#indexOf(id), 'lock', [id, ttl, now]);
   }
 
   protected async _unlockMessage(id: MessageId): Promise<void> {
-    await receive(this.#route(id).unlock(id));
+    await this.#call(this.#indexOf(id), 'unlock', [id]);
   }
 
   protected async _renewLease(lease: Lease, ttl: number, now: number): Promise<Lease> {
-    return receive(this.#route(lease.id).renew(lease, ttl, now));
+    return this.#call(this.#indexOf(lease.id), 'renew', [lease, ttl, now]);
   }
 
   protected async _releaseLease(lease: Lease): Promise<void> {
-    await receive(this.#route(lease.id).release(lease));
+    await this.#call(this.#indexOf(lease.id), 'release', [lease]);
   }
 
   protected async _deleteMessage(id: MessageId, lease: Lease | undefined): Promise<void> {
-    await receive(this.#route(id).remove(id, lease));
+    await this.#call(this.#indexOf(id), 'remove', [id, lease]);
   }
 
-  /**
-   * Pins the outcome's new messages to the leased message's shard, so the whole outcome is one
-   * transaction there. `BaseSession.commitAttempt` makes their ids before its first `await`.
-   */
-  override commitAttempt(lease: Lease, outcome: AttemptOutcome): Promise<MessageId[]> {
-    const index = typeof lease?.id === 'string' ? shardOf(lease.id) : undefined;
-    this.#pinned = index !== undefined && index < this.#config.shards ? index : 0;
-    try {
-      return super.commitAttempt(lease, outcome);
-    } finally {
-      this.#pinned = undefined;
-    }
-  }
-
+  /** The whole outcome is one transaction on the leased message's shard (see `_newId`). */
   protected async _commitAttempt(
     lease: Lease,
     change: AttemptChange,
@@ -653,22 +633,22 @@ class DurableObjectSession extends BaseSession implements DurableObjectStorageSe
     now: number,
   ): Promise<void> {
     const index = this.#indexOf(lease.id);
-    await this.#withItems(this.#shard(index), messages, (items, bytes) =>
-      receive(this.#send<void>(index, { op: 'commitAttempt', lease, change, items, now }, bytes)),
+    await this.#withItems(index, messages, (items, bytes) =>
+      this.#call(index, 'commitAttempt', [lease, change, items, now], bytes),
     );
   }
 
   /** One transaction per shard touched, in parallel; results in the order of `leases`. */
   protected async _deleteMessages(leases: readonly Lease[]): Promise<DeleteManyResult> {
-    const groups = new Map<ShardRpc, Lease[]>();
+    const groups = new Map<number, Lease[]>();
     for (const lease of leases) {
-      const stub = this.#route(lease.id);
-      const group = groups.get(stub);
+      const index = this.#indexOf(lease.id);
+      const group = groups.get(index);
       if (group) group.push(lease);
-      else groups.set(stub, [lease]);
+      else groups.set(index, [lease]);
     }
     const results = await Promise.all(
-      [...groups].map(([stub, group]) => receive(stub.removeMany(group))),
+      [...groups].map(([index, group]) => this.#call(index, 'removeMany', [group])),
     );
     const deleted = new Set(results.flatMap((result) => result.deleted));
     return {
@@ -683,7 +663,7 @@ class DurableObjectSession extends BaseSession implements DurableObjectStorageSe
     dueBy: number | undefined,
   ): Promise<MessageId[]> {
     const lists = await Promise.all(
-      this.#all().map((stub) => receive(stub.list(kind, now, dueBy ?? null))),
+      this.#indexes().map((index) => this.#call(index, 'list', [kind, now, dueBy ?? null])),
     );
     return lists.flat();
   }
@@ -703,25 +683,27 @@ class DurableObjectSession extends BaseSession implements DurableObjectStorageSe
    * other callers would briefly see those messages locked.
    */
   protected async _claimDue(limit: number, ttl: number, now: number): Promise<Lease[]> {
-    const shards = this.#all();
-    if (shards.length === 1) {
-      return (await receive(shards[0]!.claimDue(limit, ttl, now))).map((c) => c.lease);
+    const indexes = this.#indexes();
+    if (indexes.length === 1) {
+      return (await this.#call(indexes[0]!, 'claimDue', [limit, ttl, now])).map((c) => c.lease);
     }
     const claimed: { id: string; dueAt: number; lease: Lease }[] = [];
     // Each round either claims something or finds that another caller claimed every candidate it
     // saw; the bound only stops a pathological stream of rivals from holding the call forever.
     for (let round = 0; round < CLAIM_ROUNDS && claimed.length < limit; round++) {
       const wanted = limit - claimed.length;
-      const peeks = await Promise.all(shards.map((stub) => receive(stub.peekDue(wanted, now))));
+      const peeks = await Promise.all(
+        indexes.map((index) => this.#call(index, 'peekDue', [wanted, now])),
+      );
       const chosen = peeks
-        .flatMap((keys, index) => keys.map((key) => ({ ...key, index })))
+        .flatMap((keys, i) => keys.map((key) => ({ ...key, index: indexes[i]! })))
         .sort(byDue)
         .slice(0, wanted);
       if (chosen.length === 0) break;
       const counts = new Map<number, number>();
       for (const { index } of chosen) counts.set(index, (counts.get(index) ?? 0) + 1);
       const claims = await Promise.all(
-        [...counts].map(([index, count]) => receive(shards[index]!.claimDue(count, ttl, now))),
+        [...counts].map(([index, count]) => this.#call(index, 'claimDue', [count, ttl, now])),
       );
       for (const { lease, dueAt } of claims.flat()) claimed.push({ id: lease.id, dueAt, lease });
     }
@@ -729,7 +711,9 @@ class DurableObjectSession extends BaseSession implements DurableObjectStorageSe
   }
 
   protected async _stats(now: number): Promise<QueueStats> {
-    return sumStats(await Promise.all(this.#all().map((stub) => receive(stub.stats(now)))));
+    return sumStats(
+      await Promise.all(this.#indexes().map((index) => this.#call(index, 'stats', [now]))),
+    );
   }
 
   protected async _close(): Promise<void> {

@@ -13,54 +13,13 @@
  */
 
 import { DurableObject } from 'cloudflare:workers';
-import type {
-  AttemptChange,
-  DeleteManyResult,
-  EngineOptions,
-  Lease,
-  MessageId,
-  MessageMeta,
-  MetaValue,
-  QueueStats,
-} from '@mailspool/core';
+import type { EngineOptions, MessageId } from '@mailspool/core';
 import { ShardLocalEngine } from './engine.js';
+import { OPERATIONS, type ReadLater, type ShardCall } from './operations.js';
 import { shardIndexOfName } from './routing.js';
 import { CHUNK_BYTES, migrate } from './schema.js';
-import {
-  type ClaimedLease,
-  type ContentsPiece,
-  type ContentsSource,
-  type DueKey,
-  type ListKind,
-  ShardStore,
-  type StoredOnce,
-  type StoreItem,
-} from './shard-store.js';
-import { answer, answerSync, type Wire } from './wire.js';
-
-/**
- * A call of a shard's `batch`: the per-message calls a session issues concurrently (in the same
- * turn), sent together in one RPC. Each runs as its single-call method would, in its own
- * transaction, and gets its own answer; one failing changes nothing for the others.
- */
-export type ShardCall =
-  | { readonly op: 'read'; readonly id: MessageId; readonly length: number }
-  | { readonly op: 'store'; readonly items: StoreItem[]; readonly now: number }
-  | {
-      readonly op: 'commitAttempt';
-      readonly lease: Lease;
-      readonly change: AttemptChange;
-      readonly items: StoreItem[];
-      readonly now: number;
-    };
-
-/**
- * A read in a batch that found the batch's answer budget spent: not read; the client asks again.
- * Keeps one batch's answer within the budget however many reads it holds.
- */
-export interface ReadLater {
-  readonly later: true;
-}
+import { ShardStore } from './shard-store.js';
+import { answerSync, type Wire } from './wire.js';
 
 /** The service binding a shard calls on its alarm when no subclass overrides `onDue`. */
 export const DUE_HOOK_BINDING = 'MAILSPOOL_ON_DUE';
@@ -70,9 +29,6 @@ export const MAX_ALARM_DELAY_MS = 30 * 24 * 60 * 60 * 1000;
 
 /** How many ids a {@link DueEvent} lists at most. */
 export const DUE_EVENT_IDS = 100;
-
-/** Staged uploads older than this (ms of wall time) are dropped: their client gave up. */
-const UPLOAD_EXPIRY_MS = 60 * 60 * 1000;
 
 /** What the due hook receives when a shard's alarm fires. */
 export interface DueEvent {
@@ -101,6 +57,26 @@ export interface DueHookService {
 
 /** Most calls one group commit runs (see `QueueShard.#group`). */
 const MAX_GROUP = 64;
+
+/** A call's entry in {@link OPERATIONS}, typed loosely for the dispatcher; `undefined` if none. */
+type AnyOperation =
+  | { readonly write: false; readonly run: (store: ShardStore, ...args: unknown[]) => unknown }
+  | {
+      readonly write: true;
+      readonly run: (store: ShardStore, ...args: unknown[]) => unknown;
+      readonly changed: (result: unknown) => boolean;
+    };
+
+function operationOf(
+  call: ShardCall,
+):
+  | (AnyOperation & { readonly run: (store: ShardStore, ...args: unknown[]) => unknown })
+  | undefined {
+  if (typeof call !== 'object' || call === null || !Array.isArray(call.args)) return undefined;
+  return Object.hasOwn(OPERATIONS, call.op)
+    ? (OPERATIONS[call.op] as unknown as AnyOperation)
+    : undefined;
+}
 
 interface QueuedWrite {
   readonly run: () => { value: unknown; changed: boolean };
@@ -235,173 +211,53 @@ export class QueueShard<Env = unknown> extends DurableObject<Env> {
 
   // ---- the wire protocol (called by DurableObjectEngine) -----------------------------------------
 
-  claimId(id: MessageId, now: number): Promise<Wire<boolean>> {
-    return this.#write(
-      () => this.#store.claimId(id, now),
-      (claimed) => claimed,
-    );
-  }
-
-  store(items: StoreItem[], now: number): Promise<Wire<void>> {
-    return this.#write(() => this.#store.store(items, now));
-  }
-
-  storeOnce(
-    key: string,
-    fingerprint: string,
-    item: StoreItem,
-    now: number,
-    retentionMs: number,
-  ): Promise<Wire<StoredOnce>> {
-    return this.#write(
-      () => this.#store.storeOnce(key, fingerprint, item, now, retentionMs),
-      (stored) => !stored.duplicate,
-    );
-  }
-
-  /** Stages one piece of contents too large for a single RPC message. */
-  stage(upload: string, offset: number, bytes: Uint8Array): Promise<Wire<void>> {
-    const wall = Date.now();
-    return answer(() =>
-      this.ctx.storage.transactionSync(() => {
-        if (offset === 0) this.#store.dropUploadsBefore(wall - UPLOAD_EXPIRY_MS);
-        this.#store.stage(upload, offset, bytes, wall);
-      }),
-    );
-  }
-
-  discardUpload(upload: string): Promise<Wire<void>> {
-    return answer(() => this.ctx.storage.transactionSync(() => this.#store.discard(upload)));
-  }
-
-  getMeta(id: MessageId): Promise<Wire<MessageMeta>> {
-    return answer(() => this.#store.getMeta(id));
-  }
-
-  setMeta(id: MessageId, meta: MessageMeta, lease: Lease | undefined): Promise<Wire<void>> {
-    return this.#write(() => this.#store.setMeta(id, meta, lease));
-  }
-
-  setMetaKey(
-    id: MessageId,
-    key: string,
-    value: MetaValue | undefined,
-    lease: Lease | undefined,
-  ): Promise<Wire<void>> {
-    return this.#write(() => this.#store.setMetaKey(id, key, value, lease));
-  }
-
-  readContents(
-    id: MessageId,
-    offset: number,
-    length: number,
-    version: number | null,
-  ): Promise<Wire<ContentsPiece>> {
-    return answer(() => this.#store.readContents(id, offset, length, version));
-  }
-
-  writeContents(id: MessageId, contents: ContentsSource): Promise<Wire<void>> {
-    return this.#write(() => this.#store.writeContents(id, contents));
-  }
-
-  setRetry(id: MessageId, at: number, lease: Lease | undefined): Promise<Wire<void>> {
-    return this.#write(() => this.#store.setRetry(id, at, lease));
-  }
-
-  lock(id: MessageId, ttl: number, now: number): Promise<Wire<Lease | null>> {
-    return this.#write(
-      () => this.#store.lock(id, ttl, now),
-      (lease) => lease !== null,
-    );
-  }
-
-  unlock(id: MessageId): Promise<Wire<void>> {
-    return this.#write(() => this.#store.unlock(id));
-  }
-
-  renew(lease: Lease, ttl: number, now: number): Promise<Wire<Lease>> {
-    return this.#write(() => this.#store.renew(lease, ttl, now));
-  }
-
-  release(lease: Lease): Promise<Wire<void>> {
-    return this.#write(() => this.#store.release(lease));
-  }
-
-  remove(id: MessageId, lease: Lease | undefined): Promise<Wire<void>> {
-    return this.#write(() => this.#store.remove(id, lease));
-  }
-
-  commitAttempt(
-    lease: Lease,
-    change: AttemptChange,
-    items: StoreItem[],
-    now: number,
-  ): Promise<Wire<void>> {
-    return this.#write(() => this.#store.commitAttempt(lease, change, items, now));
-  }
-
-  removeMany(leases: Lease[]): Promise<Wire<DeleteManyResult>> {
-    return this.#write(() => this.#store.removeMany(leases));
-  }
-
-  list(kind: ListKind, now: number, dueBy: number | null): Promise<Wire<MessageId[]>> {
-    return answer(() => this.#store.list(kind, now, dueBy));
-  }
-
-  peekDue(limit: number, now: number): Promise<Wire<DueKey[]>> {
-    return answer(() => this.#store.peekDue(limit, now));
-  }
-
-  claimDue(limit: number, ttl: number, now: number): Promise<Wire<ClaimedLease[]>> {
-    return this.#write(
-      () => this.#store.claimDue(limit, ttl, now),
-      (claimed) => claimed.length > 0,
-    );
-  }
-
-  stats(now: number): Promise<Wire<QueueStats>> {
-    return answer(() => this.#store.stats(now));
-  }
-
   /**
-   * Runs `calls` in order, each as its own transaction with its own answer, and re-arms the alarm
-   * once at the end. Reads share `answerBytes`: each reads at most what is left of it (at least a
-   * chunk), and a read that finds less than a chunk left answers {@link ReadLater}, so the whole
-   * answer stays within the budget the client chose (below the RPC size limit).
+   * The one RPC method: runs `calls` in order, each as its own transaction with its own answer
+   * (one failing changes nothing for the others), and re-arms the alarm once for all of them.
+   * Calls that write run in the next group commit (see `#group`); a batch of reads only is
+   * answered at once. `readContents` calls share `answerBytes`: each reads at most what is left
+   * of it (at least a chunk), and one that finds less than a chunk left answers
+   * {@link ReadLater}, so the whole answer stays within the budget the client chose (below the
+   * RPC size limit).
    */
-  batch(calls: readonly ShardCall[], answerBytes: number): Promise<Wire<unknown>[]> {
-    return this.#group((): { value: Wire<unknown>[]; changed: boolean } => {
-      let left = answerBytes;
-      let changed = false;
-      const value = calls.map((call): Wire<unknown> => {
-        switch (call.op) {
-          case 'read': {
-            if (left < CHUNK_BYTES) return { ok: { later: true } satisfies ReadLater };
-            const length = Math.min(call.length, left - (left % CHUNK_BYTES));
-            const wire = answerSync(() => this.#store.readContents(call.id, 0, length, null));
-            if ('ok' in wire && 'bytes' in wire.ok) left -= wire.ok.bytes.byteLength;
-            return wire;
-          }
-          case 'store':
-          case 'commitAttempt': {
-            const wire = answerSync(() =>
-              this.ctx.storage.transactionSync(() =>
-                call.op === 'store'
-                  ? this.#store.store(call.items, call.now)
-                  : this.#store.commitAttempt(call.lease, call.change, call.items, call.now),
-              ),
-            );
-            if ('ok' in wire) changed = true;
-            return wire;
-          }
-          default:
-            return answerSync(() => {
-              throw new TypeError(`unknown batch call ${(call as { op?: unknown }).op}`);
-            });
-        }
-      });
-      return { value, changed };
+  call(calls: readonly ShardCall[], answerBytes: number): Promise<Wire<unknown>[]> {
+    if (!Array.isArray(calls)) return Promise.resolve([]);
+    const run = () => this.#run(calls, answerBytes);
+    return calls.some((call) => operationOf(call)?.write === true)
+      ? this.#group(run)
+      : Promise.resolve(run().value);
+  }
+
+  #run(
+    calls: readonly ShardCall[],
+    answerBytes: number,
+  ): { value: Wire<unknown>[]; changed: boolean } {
+    let left = Number.isSafeInteger(answerBytes) ? answerBytes : 0;
+    let changed = false;
+    const value = calls.map((call): Wire<unknown> => {
+      const operation = operationOf(call);
+      if (operation === undefined) {
+        return answerSync(() => {
+          throw new TypeError(`unknown shard operation ${String((call as { op?: unknown })?.op)}`);
+        });
+      }
+      if (call.op === 'readContents') {
+        if (left < CHUNK_BYTES) return { ok: { later: true } satisfies ReadLater };
+        const [id, offset, length, version] = call.args;
+        const budget = left - (left % CHUNK_BYTES);
+        const wire = answerSync(() =>
+          this.#store.readContents(id, offset, Math.min(length, budget), version),
+        );
+        if ('ok' in wire && 'bytes' in wire.ok) left -= wire.ok.bytes.byteLength;
+        return wire;
+      }
+      const run = () => operation.run(this.#store, ...call.args);
+      if (!operation.write) return answerSync(run);
+      const wire = answerSync(() => this.ctx.storage.transactionSync(run));
+      if ('ok' in wire && operation.changed(wire.ok)) changed = true;
+      return wire;
     });
+    return { value, changed };
   }
 
   // ---- alarms ----------------------------------------------------------------------------------
@@ -467,17 +323,6 @@ export class QueueShard<Env = unknown> extends DurableObject<Env> {
   }
 
   // ---- helpers ---------------------------------------------------------------------------------
-
-  /**
-   * Runs one write as its own transaction, in the next group commit (see `#group`). `changed`
-   * tells writes that may change nothing (a refused lock, an empty claim) from real progress.
-   */
-  #write<T>(body: () => T, changed: (value: T) => boolean = () => true): Promise<Wire<T>> {
-    return this.#group(() => {
-      const value = answerSync(() => this.ctx.storage.transactionSync(body));
-      return { value, changed: 'ok' in value && changed(value.ok) };
-    });
-  }
 
   /**
    * Group commit. A write that arrives while no group is committing runs at once. Writes that

@@ -5,7 +5,7 @@ import { env } from 'cloudflare:workers';
 import { ManualClock } from '@mailspool/core';
 import { describe, expect, it } from 'vitest';
 import { CHUNK_BYTES, DurableObjectEngine, type QueueShard } from '../src/index.js';
-import type { Env } from './worker.js';
+import { callShard, type Env } from './worker.js';
 
 const { QUEUE } = env as unknown as Env;
 const MiB = 1024 * 1024;
@@ -128,10 +128,10 @@ describe('large contents', () => {
     const s = await engine.connect();
     const id = await s.storeMessage({ meta: {}, contents: randomBytes(2 * CHUNK_BYTES) });
     const stub = QUEUE.get(QUEUE.idFromName(`${name}:0`));
-    const first = await stub.readContents(id, 0, CHUNK_BYTES, null);
+    const first = await callShard(stub, 'readContents', id, 0, CHUNK_BYTES, null);
     expect(first).toMatchObject({ ok: { size: 2 * CHUNK_BYTES, version: 0 } });
     await s.setMessageContents(id, 'new');
-    expect(await stub.readContents(id, CHUNK_BYTES, CHUNK_BYTES, 0)).toEqual({
+    expect(await callShard(stub, 'readContents', id, CHUNK_BYTES, CHUNK_BYTES, 0)).toEqual({
       ok: { changed: true },
     });
     expect(new TextDecoder().decode(await s.getMessageContents(id))).toBe('new');

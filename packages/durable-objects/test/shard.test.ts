@@ -6,7 +6,7 @@ import { isMailspoolError, ManualClock } from '@mailspool/core';
 import { describe, expect, it } from 'vitest';
 import { DurableObjectEngine, type QueueShard } from '../src/index.js';
 import { migrate } from '../src/schema.js';
-import type { Env } from './worker.js';
+import { callShard, type Env } from './worker.js';
 
 const { QUEUE } = env as unknown as Env;
 
@@ -85,14 +85,16 @@ describe('errors across RPC', () => {
     await s.acquireLease(id, 100);
 
     // On the wire: plain data with the code, never a thrown class.
-    const wire = await shardStub(name).setRetry(id, 5, lease);
+    const wire = await callShard(shardStub(name), 'setRetry', id, 5, lease);
     expect(wire).toEqual({
       error: { mailspool: 1, code: 'STALE_LEASE', message: expect.any(String) },
     });
-    expect(await shardStub(name).getMeta('s0.missing')).toMatchObject({
+    expect(await callShard(shardStub(name), 'getMeta', 's0.missing')).toMatchObject({
       error: { code: 'NOT_FOUND' },
     });
-    expect(await shardStub(name).stage('not an id!', 0, new Uint8Array(1))).toMatchObject({
+    expect(
+      await callShard(shardStub(name), 'stage', 'not an id!', 0, new Uint8Array(1)),
+    ).toMatchObject({
       error: { code: 'TYPE_ERROR' },
     });
 
@@ -111,9 +113,11 @@ describe('errors across RPC', () => {
       retryAt: null,
       contents: { bytes: new TextEncoder().encode(text) },
     });
-    expect(await stub.store([item('s0.first', 'one')], 1)).toEqual({ ok: undefined });
+    expect(await callShard(stub, 'store', [item('s0.first', 'one')], 1)).toEqual({ ok: undefined });
     // A batch whose second item collides: the first item must not be stored either.
-    expect(await stub.store([item('s0.second', 'two'), item('s0.first', 'again')], 2)).toEqual({
+    expect(
+      await callShard(stub, 'store', [item('s0.second', 'two'), item('s0.first', 'again')], 2),
+    ).toEqual({
       error: expect.objectContaining({
         code: 'TYPE_ERROR',
         message: expect.stringMatching(/taken/),

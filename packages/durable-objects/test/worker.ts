@@ -5,6 +5,23 @@
  */
 import { ManualClock, type StorageSession } from '@mailspool/core';
 import { type DueEvent, DurableObjectEngine, QueueShard } from '../src/index.js';
+import type {
+  OperationArgs,
+  OperationName,
+  OperationResult,
+  ShardCall,
+} from '../src/operations.js';
+import type { Wire } from '../src/wire.js';
+
+/** One call of a shard's wire protocol, as the engine sends it, for tests of the wire itself. */
+export async function callShard<K extends OperationName>(
+  shard: { call(calls: ShardCall[], answerBytes: number): Promise<Wire<unknown>[]> },
+  op: K,
+  ...args: OperationArgs<K>
+): Promise<Wire<OperationResult<K>>> {
+  const [answer] = await shard.call([{ op, args } as unknown as ShardCall], 32 * 1024 * 1024);
+  return answer as Wire<OperationResult<K>>;
+}
 
 export { QueueShard };
 
@@ -93,7 +110,7 @@ export class HookedShard extends QueueShard<Env> {
     }
     // A relayer that takes `claim` messages per wake-up (through the shard's own wire method).
     const claim = this.#config('claim');
-    if (claim > 0) await this.claimDue(claim, 3_600_000, event.at);
+    if (claim > 0) await callShard(this, 'claimDue', claim, 3_600_000, event.at);
     // A relayer on the shard's own local engine: claims what is due here and "delivers" it (a
     // delete), storing one new message per delivery, as a relayer stores a bounce.
     const drain = this.#config('drain');
