@@ -51,13 +51,25 @@ export async function handle(request: Request, env: RelayEnv): Promise<Response>
   }
   const isApi = url.pathname.startsWith('/v1/');
   if (isApi && request.method === 'OPTIONS') return preflight(request, config.allowedOrigins);
-  const cors = isApi ? corsHeaders(request, config.allowedOrigins) : {};
+  const headers = { ...(isApi ? corsHeaders(request, config.allowedOrigins) : {}), ...SECURITY };
   try {
-    return withCors(await route({ request, env, config, url }), cors);
+    return withCors(await route({ request, env, config, url }), headers);
   } catch (error) {
-    return withCors(errorResponse(toApiError(error)), cors);
+    return withCors(errorResponse(toApiError(error)), headers);
   }
 }
+
+/**
+ * Sent with every response: nothing here may be framed, sniffed into another type or load
+ * anything but the status page's own inline style.
+ */
+const SECURITY: Record<string, string> = {
+  'content-security-policy':
+    "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+  'x-frame-options': 'DENY',
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+};
 
 function toApiError(error: unknown): ApiError {
   if (error instanceof ApiError) return error;
@@ -88,7 +100,7 @@ async function route(ctx: Context): Promise<Response> {
     if (method !== 'GET') throw notAllowed('GET');
     const tenant = await authenticateTenant(request, ctx.config.tenants);
     return withSession(ctx, tenant, async (session) =>
-      json(await describeOrThrow(session, parts[2]!)),
+      json(tenantView(await describeOrThrow(session, parts[2]!), ctx.config)),
     );
   }
   if (path === '/status') {
@@ -188,6 +200,26 @@ async function operatorAction(action: () => Promise<void>): Promise<void> {
     if (isMailspoolError(error, 'NOT_FOUND')) throw new ApiError('NOT_FOUND', 'no such message');
     throw error;
   }
+}
+
+/**
+ * A message's view as its tenant sees it: the last error without the smarthost's address (the
+ * relay's internal network is the operator's business; the admin API keeps the full text).
+ */
+export function tenantView<T extends { lastError: string | null }>(
+  view: T,
+  config: RelayConfig,
+): T {
+  if (view.lastError === null) return view;
+  const { host, port } = config.smarthost;
+  const text = view.lastError
+    .split(`${host}:${port}`)
+    .join('the smarthost')
+    .split(host)
+    .join('the smarthost')
+    .replace(/\[?(?:\d{1,3}\.){3}\d{1,3}\]?(?::\d+)?/g, 'the smarthost')
+    .replace(/\[(?:IPv6:)?[0-9a-f:.]*:[0-9a-f:.]*\]|[0-9a-f]*::[0-9a-f:]*/gi, 'the smarthost');
+  return { ...view, lastError: text };
 }
 
 function knownTenant(ctx: Context, tenant: string | undefined): string {

@@ -1,5 +1,7 @@
 /** The HTTP API's rejections, tenant isolation, CORS, the admin API and the status page. */
 import { describe, expect, it } from 'vitest';
+import { tenantView } from '../../src/app.js';
+import { readConfig } from '../../src/config.js';
 import { admin, api, base64, eventually, mail, queued, submit, tokens } from './helpers.js';
 
 async function errorCode(response: Response): Promise<string> {
@@ -225,5 +227,50 @@ describe('admin API', () => {
     expect(html).toContain('451');
     expect(html).toMatch(/data-testid="deferred">[1-9]/);
     await admin(`/admin/tenants/acme/messages/${id}`, { method: 'DELETE' });
+  });
+});
+
+describe('response hardening', () => {
+  it('the status page, admin and API responses forbid framing, sniffing and loading anything', async () => {
+    const responses = [
+      await api('/status', {
+        headers: { authorization: `Basic ${btoa('ops:admin-token-0123456789abcdef')}` },
+      }),
+      await admin('/admin/stats'),
+      await api('/v1/messages/s0.nothing', {
+        headers: { authorization: `Bearer ${tokens.acme}` },
+      }),
+      await api('/status'),
+    ];
+    expect(responses.map((r) => r.status)).toEqual([200, 200, 404, 401]);
+    for (const response of responses) {
+      expect(response.headers.get('x-frame-options')).toBe('DENY');
+      expect(response.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(response.headers.get('content-security-policy')).toContain("default-src 'none'");
+      expect(response.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+    }
+  });
+
+  it("a tenant's view of the last error names no internal host; the admin's keeps it", () => {
+    const config = readConfig({
+      QUEUE_SHARD: undefined as never,
+      SMARTHOST_HOST: 'mx-internal.corp.example',
+      SMARTHOST_PORT: '2525',
+      SMARTHOST_TLS: 'off',
+    });
+    const view = (lastError: string) => tenantView({ id: 'x', lastError }, config).lastError;
+    expect(view('4.0.0 connect: could not reach mx-internal.corp.example:2525 (refused)')).toBe(
+      '4.0.0 connect: could not reach the smarthost (refused)',
+    );
+    expect(view('4.4.1 connect: connect ECONNREFUSED 10.1.2.3:2525')).toBe(
+      '4.4.1 connect: connect ECONNREFUSED the smarthost',
+    );
+    expect(view('4.4.1 no route to [IPv6:fd00::1] or fd00::2')).toBe(
+      '4.4.1 no route to the smarthost or the smarthost',
+    );
+    // Ordinary text (times, reply codes, addresses of the mail) is left alone.
+    expect(view('451 4.3.0 greylisted at 12:30:45, retry for bob@example.org')).toBe(
+      '451 4.3.0 greylisted at 12:30:45, retry for bob@example.org',
+    );
   });
 });
