@@ -16,6 +16,7 @@ const suites: Record<string, (config: ReturnType<typeof benchConfig>) => Promise
   'idb-node': async (c) => (await import('./idb/node.js')).runIdbNode(c),
   'idb-chromium': async (c) => (await import('./idb/chromium.js')).runIdbChromium(c),
   'durable-objects': async (c) => (await import('./do/durable-objects.js')).runDurableObjects(c),
+  'do-delivery': async (c) => (await import('./do/delivery.js')).runDelivery(c),
 };
 
 async function main(): Promise<void> {

@@ -4,7 +4,8 @@
  * `BENCH_DRAIN_SIZE` (default 10,000, as issue 8 asks; 20 in the smoke run); stats() counts a queue five times that size (10,000
  * by default); the memory suite holds `BENCH_MEMORY_SIZE` messages (default 100,000).
  * Durable Objects runs use `BENCH_DO_SIZE` messages (default half of BENCH_SIZE: one message per
- * RPC commit is slow in workerd, and the machine is shared). `BENCH_ROUNDS` sets the measured rounds (default 5; 1 in the smoke run).
+ * RPC commit is slow in workerd, and the machine is shared); relay delivery runs use
+ * `BENCH_DELIVERY_SIZE` mails (default half of BENCH_DO_SIZE). `BENCH_ROUNDS` sets the measured rounds (default 5; 1 in the smoke run).
  */
 export interface BenchConfig {
   readonly smoke: boolean;
@@ -24,6 +25,11 @@ export interface BenchConfig {
   readonly memoryN: number;
   /** Messages per Durable Objects run (`BENCH_DO_SIZE`, default half of BENCH_SIZE). */
   readonly doN: number;
+  /**
+   * Mails per relay delivery run (`BENCH_DELIVERY_SIZE`, default half of BENCH_DO_SIZE: 500; 20 in
+   * the smoke run). Only the `do-delivery` suite uses it.
+   */
+  readonly deliveryN: number;
   readonly rounds: number;
   /** Where progress lines go. */
   readonly log: (line: string) => void;
@@ -42,6 +48,7 @@ function positive(name: string, fallback: number): number {
 export function benchConfig(smoke: boolean): BenchConfig {
   const n = positive('BENCH_SIZE', smoke ? 20 : 2000);
   const rounds = positive('BENCH_ROUNDS', smoke ? 1 : 5);
+  const doN = positive('BENCH_DO_SIZE', Math.max(1, Math.floor(n / 2)));
   return {
     smoke,
     n,
@@ -50,7 +57,8 @@ export function benchConfig(smoke: boolean): BenchConfig {
     statsN: n * 5,
     statsCalls: smoke ? 3 : 20,
     memoryN: positive('BENCH_MEMORY_SIZE', smoke ? 2000 : 100_000),
-    doN: positive('BENCH_DO_SIZE', Math.max(1, Math.floor(n / 2))),
+    doN,
+    deliveryN: positive('BENCH_DELIVERY_SIZE', smoke ? 20 : Math.max(1, Math.floor(doN / 2))),
     rounds,
     log: (line) => console.log(`  ${line}`),
   };

@@ -102,7 +102,14 @@ export function renderSuite(result: SuiteResult): string {
   return out.join('\n');
 }
 
-const ORDER = ['idb-chromium', 'idb-node', 'durable-objects', 'memory', 'memory-chromium'];
+const ORDER = [
+  'idb-chromium',
+  'idb-node',
+  'durable-objects',
+  'do-delivery',
+  'memory',
+  'memory-chromium',
+];
 
 /** Writes `<suite>.json` and re-renders latest.md from every suite JSON in the directory. */
 export async function writeSuite(result: SuiteResult, dir = resultsDir): Promise<void> {
