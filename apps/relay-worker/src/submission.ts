@@ -1,5 +1,5 @@
 /** Validation of a submitted message (`POST /v1/messages`): every field, every address, every size. */
-import { addressProblem } from '@mailspool/relay';
+import { addressKey, addressProblem } from '@mailspool/relay/address';
 import { ApiError } from './http/errors.js';
 
 export interface Submission {
@@ -49,9 +49,12 @@ export function parseSubmission(body: unknown, maxRecipients: number): Submissio
   for (const [index, address] of to.entries()) {
     const problem = addressProblem(address, 'recipient');
     if (problem) throw new ApiError('INVALID_ADDRESS', `"to"[${index}] ${problem}`);
-    seen.add((address as string).toLowerCase());
+    const key = addressKey(address as string);
+    if (seen.has(key)) {
+      throw new ApiError('INVALID_REQUEST', `"to"[${index}] repeats an earlier address`);
+    }
+    seen.add(key);
   }
-  if (seen.size !== to.length) throw new ApiError('INVALID_REQUEST', '"to" lists an address twice');
 
   return { from, to: to as string[], contents: decodeBase64(raw) };
 }
@@ -69,9 +72,12 @@ function decodeBase64(text: string): Uint8Array {
 /**
  * A fingerprint of the request, kept with its Idempotency-Key so that the same key with a
  * different request is refused (409) rather than silently answered with the first message.
+ * SHA-256 over the canonical JSON of the envelope (`["<from>",["<to>",…]]`: JSON text never holds
+ * a raw newline, so the newline after it ends it unambiguously), a newline, then the bytes.
+ * Addresses may contain commas, so no joined list could stand in for the array.
  */
 export async function fingerprint(submission: Submission): Promise<string> {
-  const head = new TextEncoder().encode(`${submission.from}\n${submission.to.join(',')}\n`);
+  const head = new TextEncoder().encode(`${JSON.stringify([submission.from, submission.to])}\n`);
   const all = new Uint8Array(head.byteLength + submission.contents.byteLength);
   all.set(head);
   all.set(submission.contents, head.byteLength);

@@ -2,10 +2,11 @@
  * Parsing what a user types into From / To / Cc / Bcc. Internal to this app (compose and MIME).
  *
  * Accepted: `alice@example.com`, `Alice <alice@example.com>`, `"Smith, Alice" <alice@example.com>`,
- * lists separated by commas or semicolons. The address itself must pass the relay Worker's own
- * check (docs/relay-api.md: no CR, LF, NUL, spaces, `<`, `>` or non-printable characters), so a
- * message the page accepts is never refused by the relay as `INVALID_ADDRESS`.
+ * lists separated by commas or semicolons. The address itself must pass the relay's own rule,
+ * the same code (`@mailspool/relay/address`: RFC 5321 mailboxes in plain ASCII), so a message the
+ * page accepts is never refused by the relay as `INVALID_ADDRESS`.
  */
+import { addressKey, isMailAddress } from '@mailspool/relay/address';
 
 /** A parsed mailbox. */
 export interface Mailbox {
@@ -36,13 +37,22 @@ export class ComposeError extends Error {
   }
 }
 
-// Printable ASCII and any non-ASCII (internationalised local parts), minus what the relay refuses.
-// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what it rejects.
-const ADDRESS = /^[^\s<>@\u0000-\u001f\u007f]+@[^\s<>@\u0000-\u001f\u007f]+$/u;
-
-/** True when `address` is a bare address the relay accepts. */
+/** True when `address` is a bare address the relay accepts as a recipient. */
 export function isAddress(address: string): boolean {
-  return ADDRESS.test(address) && !address.startsWith('.') && !address.endsWith('.');
+  return isMailAddress(address, 'recipient');
+}
+
+/**
+ * The envelope recipients of `mailboxes`: each address once, compared as the relay compares them
+ * (ignoring ASCII case), the first spelling kept.
+ */
+export function uniqueRecipients(mailboxes: readonly Mailbox[]): string[] {
+  const seen = new Map<string, string>();
+  for (const { address } of mailboxes) {
+    const key = addressKey(address);
+    if (!seen.has(key)) seen.set(key, address);
+  }
+  return [...seen.values()];
 }
 
 /** Parses one mailbox; throws `ComposeError` `INVALID_ADDRESS` naming `field`. */

@@ -18,6 +18,7 @@ import {
   type Mailbox,
   parseMailbox,
   parseMailboxList,
+  uniqueRecipients,
 } from './addresses.js';
 import { base64Lines, bytesToBase64 } from './base64.js';
 
@@ -46,7 +47,7 @@ export interface BuiltMessage {
   readonly raw: Uint8Array;
   /** The envelope sender (the From address). */
   readonly sender: string;
-  /** The envelope recipients: To, Cc and Bcc addresses, de-duplicated, in that order. */
+  /** The envelope recipients: To, Cc and Bcc addresses, each once ignoring case, in that order. */
   readonly recipients: string[];
   readonly from: Mailbox;
   readonly to: Mailbox[];
@@ -83,7 +84,7 @@ export function buildMessage(draft: Draft, options: BuildOptions): BuiltMessage 
   const to = parseMailboxList(draft.to, 'to');
   const cc = parseMailboxList(draft.cc ?? '', 'cc');
   const bcc = parseMailboxList(draft.bcc ?? '', 'bcc');
-  const recipients = [...new Set([...to, ...cc, ...bcc].map((m) => m.address))];
+  const recipients = uniqueRecipients([...to, ...cc, ...bcc]);
   if (recipients.length === 0) {
     throw new ComposeError('NO_RECIPIENTS', 'Add at least one recipient', 'to');
   }

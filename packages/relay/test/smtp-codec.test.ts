@@ -20,12 +20,7 @@ const data = (text: string) => dec.decode(encodeData(enc.encode(text)));
 
 describe('addresses', () => {
   it('accepts ordinary addresses and <> as a sender', () => {
-    for (const ok of [
-      'a@b.test',
-      'first.last+tag@sub.example.test',
-      'x@[192.0.2.1]',
-      "o'hara@x.test",
-    ]) {
+    for (const ok of ['a@b.test', 'first.last+tag@sub.example.test', "o'hara@x.test"]) {
       expect(isSmtpAddress(ok, 'recipient')).toBe(true);
     }
     expect(isSmtpAddress('', 'sender')).toBe(true);
@@ -50,6 +45,8 @@ describe('addresses', () => {
     ['@b.test', 'is not local@domain'],
     ['a@', 'is not local@domain'],
     [`${'a'.repeat(250)}@b.test`, 'longer than 254 characters'],
+    ['x@[192.0.2.1]', 'has an address literal as its domain (not supported)'],
+    ['a@b@b.test', 'contains more than one @'],
   ])('refuses %j (%s) with INVALID_ADDRESS', (address, problem) => {
     expect(addressProblem(address, 'recipient')).toBe(problem);
     let caught: unknown;
