@@ -38,7 +38,13 @@ export default defineConfig({
   test: {
     include: ['test/workers/*.test.ts'],
     globalSetup: ['test/global-setup.ts'],
-    provide: { smtpPort, sinkHttpPort, stallPort, tenantTokens: TENANT_TOKENS, adminToken: ADMIN_TOKEN },
+    provide: {
+      smtpPort,
+      sinkHttpPort,
+      stallPort,
+      tenantTokens: TENANT_TOKENS,
+      adminToken: ADMIN_TOKEN,
+    },
     fileParallelism: false,
     reporters: ['default', ['json', { outputFile: 'test-results/test.json' }]],
   },

@@ -405,10 +405,7 @@ export abstract class BaseSession implements StorageSession {
    * Validates one message to store (`TypeError`, `TOO_LARGE`) and gives it a new id; for
    * engine-specific store methods of subclasses.
    */
-  protected prepareMessage(
-    input: StoreMessageInput,
-    placement: IdPlacement = {},
-  ): PreparedMessage {
+  protected prepareMessage(input: StoreMessageInput, placement: IdPlacement = {}): PreparedMessage {
     if (typeof input !== 'object' || input === null) {
       throw new TypeError(
         `a message to store must be { meta, contents, retryAt? }, got ${describe(input)}`,

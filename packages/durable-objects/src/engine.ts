@@ -31,12 +31,7 @@ import {
   type StoreMessageInput,
   sumStats,
 } from '@mailspool/core';
-import type {
-  OperationArgs,
-  OperationName,
-  OperationResult,
-  ShardCall,
-} from './operations.js';
+import type { OperationArgs, OperationName, OperationResult, ShardCall } from './operations.js';
 import type { QueueShard } from './queue-shard.js';
 import { MAX_SHARDS, shardedId, shardName, shardOf } from './routing.js';
 import { CHUNK_BYTES } from './schema.js';

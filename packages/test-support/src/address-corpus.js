@@ -12,7 +12,10 @@ export const addressCorpus = [
   { address: 'x@a-b.example', valid: true },
   { address: 'UPPER@EXAMPLE.COM', valid: true },
   { address: `${'l'.repeat(64)}@example.com`, valid: true },
-  { address: `a@${'d'.repeat(63)}.${'e'.repeat(63)}.${'f'.repeat(63)}.${'g'.repeat(57)}`, valid: true },
+  {
+    address: `a@${'d'.repeat(63)}.${'e'.repeat(63)}.${'f'.repeat(63)}.${'g'.repeat(57)}`,
+    valid: true,
+  },
   // the null sender: a sender only
   { address: '', valid: false, sender: true },
   // refused, from the field
@@ -22,7 +25,11 @@ export const addressCorpus = [
   { address: '"a@b"@example.org', valid: false, why: 'quoted local part' },
   { address: '"a b"@example.org', valid: false, why: 'quoted local part with a space' },
   { address: 'user@example.org.', valid: false, why: 'trailing dot' },
-  { address: `${'l'.repeat(64)}@${'d'.repeat(63)}.${'e'.repeat(63)}.${'f'.repeat(63)}.example`, valid: false, why: 'over 254 characters' },
+  {
+    address: `${'l'.repeat(64)}@${'d'.repeat(63)}.${'e'.repeat(63)}.${'f'.repeat(63)}.example`,
+    valid: false,
+    why: 'over 254 characters',
+  },
   { address: `${'l'.repeat(65)}@example.com`, valid: false, why: 'local part over 64' },
   { address: `a@${'d'.repeat(64)}.com`, valid: false, why: 'label over 63' },
   { address: 'plain', valid: false, why: 'no @' },
@@ -37,7 +44,11 @@ export const addressCorpus = [
   { address: 'user@example-.com', valid: false, why: 'label ends with a hyphen' },
   { address: 'user@exa_mple.com', valid: false, why: 'underscore in a host name' },
   { address: 'us er@example.com', valid: false, why: 'space' },
-  { address: 'user@example.com\r\nRCPT TO:<x@evil.example>', valid: false, why: 'CR LF (SMTP injection)' },
+  {
+    address: 'user@example.com\r\nRCPT TO:<x@evil.example>',
+    valid: false,
+    why: 'CR LF (SMTP injection)',
+  },
   { address: 'user\u0000@example.com', valid: false, why: 'NUL' },
   { address: 'user\t@example.com', valid: false, why: 'tab' },
   { address: '<user@example.com>', valid: false, why: 'angle brackets' },
