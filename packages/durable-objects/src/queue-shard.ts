@@ -351,19 +351,23 @@ export class QueueShard<Env = unknown> extends DurableObject<Env> {
           changed ||= result.changed;
           return result.value;
         });
-        try {
-          if (changed) {
-            this.#changes++;
-            await this.#rearm();
-          }
-          await this.ctx.storage.sync();
-        } catch (error) {
-          for (const call of group) call.reject(error);
-          continue;
+        if (changed) {
+          this.#changes++;
+          await this.#rearm();
         }
+        // Answered at once: the output gate holds every answer until the writes before it are
+        // durable, so no caller learns of a write a crash could undo. `sync()` only tells when
+        // this group's commit is done and the next group may run.
         group.forEach((call, i) => {
           call.resolve(answers[i]);
         });
+        try {
+          await this.ctx.storage.sync();
+        } catch (error) {
+          // A failed commit breaks the object: the runtime resets it and its callers see the
+          // RPC fail (UNAVAILABLE), so there is nothing left to answer here.
+          console.warn('mailspool: a shard commit failed', error);
+        }
       }
     } finally {
       this.#committing = false;
