@@ -28,6 +28,11 @@ export default defineConfig({
           MAX_RECIPIENTS: '5',
           ALLOWED_ORIGINS: 'https://mail.example.com',
           TENANT_TOKENS: JSON.stringify(TENANT_TOKENS),
+          // acme may send as anyone (most tests); globex only from its own addresses.
+          TENANT_SENDERS: JSON.stringify({
+            acme: ['*', ''],
+            globex: ['@globex.example', 'alice@example.com'],
+          }),
           ADMIN_TOKEN,
         },
       },

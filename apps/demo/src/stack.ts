@@ -67,7 +67,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const envFile = join(persistTo, 'demo.env');
   writeFileSync(
     envFile,
-    `TENANT_TOKENS=${JSON.stringify({ [DEMO_TENANT]: DEMO_TENANT_TOKEN })}\nADMIN_TOKEN=${DEMO_ADMIN_TOKEN}\n`,
+    `TENANT_TOKENS=${JSON.stringify({ [DEMO_TENANT]: DEMO_TENANT_TOKEN })}\nADMIN_TOKEN=${DEMO_ADMIN_TOKEN}\n` +
+      // The demo's one tenant may send from any address (see TENANT_SENDERS in docs/relay-api.md).
+      `TENANT_SENDERS=${JSON.stringify({ [DEMO_TENANT]: ['*'] })}\n`,
   );
 
   let relay: ChildProcess | undefined;

@@ -25,6 +25,7 @@ import {
   release,
   remove,
 } from './queue.js';
+import { senderAllowed, senderRule } from './senders.js';
 import { renderStatus } from './status-page.js';
 import { fingerprint, idempotencyKeyOf, parseSubmission } from './submission.js';
 import { tenantEngine } from './tenants.js';
@@ -140,6 +141,14 @@ async function submit(ctx: Context): Promise<Response> {
     await readJson(request, config.maxBodyBytes),
     config.maxRecipients,
   );
+  if (!senderAllowed(senderRule(config.senders, tenant), submission.from)) {
+    throw new ApiError(
+      'SENDER_NOT_ALLOWED',
+      submission.from === ''
+        ? 'this tenant may not use the null sender ""'
+        : `this tenant may not send from ${submission.from} (see TENANT_SENDERS)`,
+    );
+  }
   const meta = toMeta({
     sender: submission.from,
     recipients: submission.to,

@@ -1,6 +1,7 @@
 /** The Worker's configuration, read once from its environment (vars in wrangler.jsonc, secrets). */
 import { parseTenantTokens } from './http/auth.js';
 import { parseOrigins } from './http/cors.js';
+import { parseTenantSenders, type SenderRule } from './senders.js';
 
 /** What the Worker's environment holds (see wrangler.jsonc and README.md). */
 export interface RelayEnv {
@@ -22,6 +23,8 @@ export interface RelayEnv {
   readonly TENANT_TOKENS?: string;
   /** Secret: the admin API's bearer token. */
   readonly ADMIN_TOKEN?: string;
+  /** JSON object of tenant id → the senders it may use (see senders.ts); unnamed: none. */
+  readonly TENANT_SENDERS?: string;
 }
 
 export interface RelayConfig {
@@ -30,6 +33,7 @@ export interface RelayConfig {
   readonly maxRecipients: number;
   readonly allowedOrigins: ReadonlySet<string>;
   readonly tenants: ReadonlyMap<string, string>;
+  readonly senders: ReadonlyMap<string, SenderRule>;
   readonly adminToken: string | undefined;
   readonly hostname: string;
   readonly smarthost: {
@@ -60,6 +64,7 @@ export function readConfig(env: RelayEnv): RelayConfig {
   const tls = env.SMARTHOST_TLS ?? 'starttls';
   if (tls !== 'on' && tls !== 'starttls' && tls !== 'off')
     throw new Error('SMARTHOST_TLS must be on, starttls or off');
+  const tenants = parseTenantTokens(env.TENANT_TOKENS);
   return {
     shards: integer(env.SHARDS, 4, 'SHARDS', 1, 256),
     maxBodyBytes: integer(
@@ -71,7 +76,8 @@ export function readConfig(env: RelayEnv): RelayConfig {
     ),
     maxRecipients: integer(env.MAX_RECIPIENTS, 100, 'MAX_RECIPIENTS', 1, 1000),
     allowedOrigins: parseOrigins(env.ALLOWED_ORIGINS),
-    tenants: parseTenantTokens(env.TENANT_TOKENS),
+    tenants,
+    senders: parseTenantSenders(env.TENANT_SENDERS, new Set(tenants.keys())),
     adminToken: env.ADMIN_TOKEN,
     hostname: env.HOSTNAME || 'localhost',
     smarthost: {

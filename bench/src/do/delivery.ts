@@ -188,6 +188,7 @@ async function startRelays(receiver: Receiver, log: RuntimeLog): Promise<Minifla
           SMARTHOST_TLS: 'off',
           HOSTNAME: 'relay.bench.invalid',
           TENANT_TOKENS: JSON.stringify({ [TENANT]: TOKEN }),
+          TENANT_SENDERS: JSON.stringify({ [TENANT]: ['*'] }),
           ADMIN_TOKEN,
         },
       })),

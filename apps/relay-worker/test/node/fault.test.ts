@@ -175,7 +175,8 @@ describe('faults: SIGKILLed runtime, smarthost outage, flushed backlog', () => {
     const envFile = join(scratch, 'fault.env');
     writeFileSync(
       envFile,
-      `TENANT_TOKENS=${JSON.stringify({ [TENANT]: TENANT_TOKEN })}\nADMIN_TOKEN=${ADMIN_TOKEN}\n`,
+      `TENANT_TOKENS=${JSON.stringify({ [TENANT]: TENANT_TOKEN })}\nADMIN_TOKEN=${ADMIN_TOKEN}\n` +
+        `TENANT_SENDERS=${JSON.stringify({ [TENANT]: ['*'] })}\n`,
     );
     const smtpPort = await recorder.start(0);
     relay = new WranglerDev({

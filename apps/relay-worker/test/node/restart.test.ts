@@ -32,6 +32,7 @@ async function start(smtpPort: number): Promise<Worker> {
       SMARTHOST_TLS: text('off'),
       SHARDS: text('2'),
       TENANT_TOKENS: text(JSON.stringify({ demo: TENANT_TOKEN })),
+      TENANT_SENDERS: text(JSON.stringify({ demo: ['@example.com'] })),
       ADMIN_TOKEN: text(ADMIN_TOKEN),
     },
     dev: {
