@@ -18,8 +18,12 @@ import { type Receiver, startReceiver } from '../src/do/smtp-receiver.js';
 
 const TAG = '0a1b2c3d';
 
+/** A mail as the relay delivers it: its `Received:` trace header, then the bytes submitted. */
+const TRACE = 'Received: by relay.bench.invalid (mailspool relay, tenant bench) with HTTPS id s0.x;\r\n\tTue, 01 Dec 2026 16:30:05 +0000\r\n';
+
 function received(raw: Uint8Array, at = 1): Received {
-  return { raw: Buffer.from(raw), mailFrom: SENDER, rcptTo: [...RECIPIENTS].reverse(), at };
+  const delivered = Buffer.concat([Buffer.from(TRACE, 'latin1'), Buffer.from(raw)]);
+  return { raw: delivered, mailFrom: SENDER, rcptTo: [...RECIPIENTS].reverse(), at };
 }
 
 /** A tally of 4 mails on 2 shards (ids s0, s1, s0, s1) with every mail delivered once. */

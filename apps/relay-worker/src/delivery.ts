@@ -9,6 +9,7 @@ import { type RelayEvent, runRelayOnce } from '@mailspool/relay';
 import { createCloudflareRelayer } from '@mailspool/relay/cloudflare';
 import { type RelayConfig, type RelayEnv, readConfig } from './config.js';
 import { tenantOfShard, tenantShardName } from './tenants.js';
+import { withTraceHeader } from './trace.js';
 
 /** Messages leased per relay run; at most `RELAY_CONCURRENCY` SMTP connections at once. */
 const BATCH = 10;
@@ -82,7 +83,7 @@ export async function deliverDue(
   config: RelayConfig,
   tenant: string,
 ): Promise<number> {
-  const relayer = createCloudflareRelayer({
+  const smtp = createCloudflareRelayer({
     host: config.smarthost.host,
     port: config.smarthost.port,
     secureTransport: config.smarthost.tls,
@@ -91,6 +92,7 @@ export async function deliverDue(
     // Plain-text AUTH is allowed only when TLS is explicitly off: a local smarthost in development.
     allowPlaintextAuth: config.smarthost.tls === 'off',
   });
+  const relayer = withTraceHeader(smtp, tenant, config.hostname);
   const started = Date.now();
   let handled = 0;
   for (let run = 0; run < RUNS_PER_ALARM && Date.now() - started < ALARM_BUDGET_MS; run++) {

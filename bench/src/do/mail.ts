@@ -174,13 +174,21 @@ export class DeliveryTally {
       const shard = this.#shardOf[index];
       verify(got, `mail ${index} never arrived`);
       verify(shard !== undefined, `mail ${index} has no stored id`);
-      verify(Buffer.from(sent).equals(Buffer.from(got.raw)), `mail ${index}: bytes differ`);
+      // What was submitted, after the relay's one `Received:` trace header (folded lines).
+      const raw = Buffer.from(got.raw);
+      const body = raw.subarray(raw.byteLength - sent.byteLength);
+      const trace = raw.subarray(0, raw.byteLength - sent.byteLength).toString('latin1');
+      verify(Buffer.from(sent).equals(body), `mail ${index}: bytes differ`);
+      verify(
+        /^Received: [^\r\n]*(\r\n\t[^\r\n]*)*\r\n$/.test(trace),
+        `mail ${index}: no trace header`,
+      );
       verify(got.mailFrom === SENDER, `mail ${index}: MAIL FROM <${got.mailFrom}>`);
       verify(
         [...got.rcptTo].sort().join(',') === wanted,
         `mail ${index}: RCPT TO ${got.rcptTo.join(',')}`,
       );
-      bytes += got.raw.byteLength;
+      bytes += body.byteLength;
       perShard[shard]!++;
       if (Number.isNaN(lastAt[shard]!) || got.at > lastAt[shard]!) lastAt[shard] = got.at;
       doneAt = Math.max(doneAt, got.at);

@@ -109,7 +109,10 @@ describe('restart with persisted state', () => {
       expect((await admin(second, '/admin/flush', { method: 'POST' })).status).toBe(200);
       const [mail] = await sink.waitFor(1, 30_000);
       expect(mail!.rcptTo).toEqual(['bob@example.org']);
-      expect(Buffer.from(mail!.rawBase64, 'base64').toString()).toBe(raw);
+      // The bytes submitted, after the relay's Received: trace header.
+      const delivered = Buffer.from(mail!.rawBase64, 'base64').toString();
+      expect(delivered.startsWith('Received: ')).toBe(true);
+      expect(delivered.endsWith(`\r\n${raw}`)).toBe(true);
       await vi.waitFor(
         async () =>
           expect((await admin(second, `/admin/tenants/demo/messages/${id}`)).status).toBe(404),

@@ -17,7 +17,15 @@ describe('delivery', () => {
     });
     expect(got!.mailFrom).toBe('alice@example.com');
     expect(got!.rcptTo).toEqual(['bob@example.org', 'carol@example.net']);
-    expect(decode(got!.rawBase64)).toBe(message.text);
+    // The exact bytes submitted, after the relay's own trace header (RFC 5321 §4.4).
+    const delivered = decode(got!.rawBase64);
+    const trace = delivered.slice(0, delivered.length - message.text.length);
+    expect(delivered.slice(trace.length)).toBe(message.text);
+    expect(trace).toMatch(
+      new RegExp(
+        `^Received: by relay\\.localhost \\(mailspool relay, tenant acme\\) with HTTPS id ${id.replace('.', '\\.')};\r\n\t\\w{3}, \\d{2} \\w{3} \\d{4} \\d{2}:\\d{2}:\\d{2} \\+0000\r\n$`,
+      ),
+    );
     // Delivered mail leaves the queue.
     await eventually(async () =>
       expect(
