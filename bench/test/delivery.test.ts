@@ -19,7 +19,8 @@ import { type Receiver, startReceiver } from '../src/do/smtp-receiver.js';
 const TAG = '0a1b2c3d';
 
 /** A mail as the relay delivers it: its `Received:` trace header, then the bytes submitted. */
-const TRACE = 'Received: by relay.bench.invalid (mailspool relay, tenant bench) with HTTPS id s0.x;\r\n\tTue, 01 Dec 2026 16:30:05 +0000\r\n';
+const TRACE =
+  'Received: by relay.bench.invalid (mailspool relay, tenant bench) with HTTPS id s0.x;\r\n\tTue, 01 Dec 2026 16:30:05 +0000\r\n';
 
 function received(raw: Uint8Array, at = 1): Received {
   const delivered = Buffer.concat([Buffer.from(TRACE, 'latin1'), Buffer.from(raw)]);
