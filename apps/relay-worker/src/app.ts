@@ -10,6 +10,7 @@ import {
   sumStats,
   toMeta,
 } from '@mailspool/core';
+import { RelayMetaKey } from '@mailspool/relay';
 import { type RelayConfig, type RelayEnv, readConfig } from './config.js';
 import { authenticateAdmin, authenticateTenant } from './http/auth.js';
 import { readJson } from './http/body.js';
@@ -24,6 +25,7 @@ import {
   type MessageState,
   release,
   remove,
+  SEND_AT_KEY,
 } from './queue.js';
 import { senderAllowed, senderRule } from './senders.js';
 import { renderStatus } from './status-page.js';
@@ -31,7 +33,7 @@ import { fingerprint, idempotencyKeyOf, parseSubmission } from './submission.js'
 import { tenantEngine } from './tenants.js';
 
 const LIST_LIMIT = 200;
-const STATES = new Set(['all', 'queued', 'deferred', 'sending', 'held']);
+const STATES = new Set(['all', 'scheduled', 'queued', 'deferred', 'sending', 'held']);
 
 interface Context {
   readonly request: Request;
@@ -97,6 +99,11 @@ async function route(ctx: Context): Promise<Response> {
     if (method !== 'POST') throw notAllowed('POST');
     return submit(ctx);
   }
+  if (parts[0] === 'v1' && parts[1] === 'messages' && parts.length === 4 && parts[3] === 'cancel') {
+    if (method !== 'POST') throw notAllowed('POST');
+    const tenant = await authenticateTenant(request, ctx.config.tenants);
+    return withSession(ctx, tenant, (session) => cancelOrThrow(session, parts[2]!));
+  }
   if (parts[0] === 'v1' && parts[1] === 'messages' && parts.length === 3) {
     if (method !== 'GET') throw notAllowed('GET');
     const tenant = await authenticateTenant(request, ctx.config.tenants);
@@ -137,9 +144,14 @@ async function submit(ctx: Context): Promise<Response> {
   const { request, config } = ctx;
   const tenant = await authenticateTenant(request, config.tenants);
   const key = idempotencyKeyOf(request);
+  const now = Date.now();
   const submission = parseSubmission(
     await readJson(request, config.maxBodyBytes),
     config.maxRecipients,
+    {
+      now,
+      maxScheduleDays: config.maxScheduleDays,
+    },
   );
   if (!senderAllowed(senderRule(config.senders, tenant), submission.from)) {
     throw new ApiError(
@@ -149,10 +161,10 @@ async function submit(ctx: Context): Promise<Response> {
         : `this tenant may not send from ${submission.from} (see TENANT_SENDERS)`,
     );
   }
-  const meta = toMeta({
+  const envelopeMeta = toMeta({
     sender: submission.from,
     recipients: submission.to,
-    timestamp: Date.now(),
+    timestamp: now,
     attempts: 0,
     client: {
       protocol: 'HTTPS',
@@ -160,16 +172,24 @@ async function submit(ctx: Context): Promise<Response> {
       authInfo: tenant,
     },
   });
+  // A scheduled send waits in the queue as a retry time: the shard's alarm wakes it then.
+  const { sendAt } = submission;
+  const meta =
+    sendAt === undefined
+      ? envelopeMeta
+      : { ...envelopeMeta, [SEND_AT_KEY]: sendAt, [RelayMetaKey.NEXT_ATTEMPT]: sendAt };
+  const schedule = sendAt === undefined ? {} : { retryAt: sendAt };
   const session = await tenantEngine(ctx.env, config, tenant).connect();
   try {
     if (key === undefined) {
-      const id = await session.storeMessage({ meta, contents: submission.contents });
+      const id = await session.storeMessage({ meta, contents: submission.contents, ...schedule });
       return json({ id, duplicate: false }, 202);
     }
     const print = await fingerprint(submission);
     const stored = await session.storeMessageOnce(key, print, {
       meta,
       contents: submission.contents,
+      ...schedule,
     });
     if (stored.duplicate && stored.fingerprint !== print) {
       throw new ApiError(
@@ -198,6 +218,30 @@ async function describeOrThrow(session: StorageSession, id: string) {
   );
   if (!view) throw new ApiError('NOT_FOUND', 'no such message');
   return view;
+}
+
+/**
+ * Undo / cancel: takes the message out of the queue if no SMTP transaction for it has started
+ * (one fenced step, see queue.ts), else `409 ALREADY_SENDING` and nothing changes. A cancel that
+ * races a claim is settled by the lease: either the cancel holds it (the relayer can't start) or
+ * the relayer does (the cancel is refused). Never "canceled" and delivered.
+ */
+async function cancelOrThrow(session: StorageSession, id: string): Promise<Response> {
+  if (!/^[A-Za-z0-9._~-]{1,128}$/.test(id)) throw new ApiError('NOT_FOUND', 'no such message');
+  await describeOrThrow(session, id);
+  try {
+    await remove(session, id as MessageId);
+  } catch (error) {
+    if (error instanceof MessageSending) {
+      throw new ApiError(
+        'ALREADY_SENDING',
+        'the message is being delivered now; it can no longer be canceled',
+      );
+    }
+    if (isMailspoolError(error, 'NOT_FOUND')) throw new ApiError('NOT_FOUND', 'no such message');
+    throw error;
+  }
+  return json({ id, state: 'canceled' });
 }
 
 /** Runs an operator action; one that met a running attempt is a 409 that changed nothing. */

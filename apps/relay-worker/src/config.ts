@@ -10,6 +10,8 @@ export interface RelayEnv {
   readonly SHARDS?: string;
   readonly MAX_BODY_BYTES?: string;
   readonly MAX_RECIPIENTS?: string;
+  /** How far ahead `sendAt` may be, in days (default 30). */
+  readonly MAX_SCHEDULE_DAYS?: string;
   readonly ALLOWED_ORIGINS?: string;
   readonly SMARTHOST_HOST?: string;
   readonly SMARTHOST_PORT?: string;
@@ -31,6 +33,7 @@ export interface RelayConfig {
   readonly shards: number;
   readonly maxBodyBytes: number;
   readonly maxRecipients: number;
+  readonly maxScheduleDays: number;
   readonly allowedOrigins: ReadonlySet<string>;
   readonly tenants: ReadonlyMap<string, string>;
   readonly senders: ReadonlyMap<string, SenderRule>;
@@ -75,6 +78,7 @@ export function readConfig(env: RelayEnv): RelayConfig {
       32 * 1024 * 1024,
     ),
     maxRecipients: integer(env.MAX_RECIPIENTS, 100, 'MAX_RECIPIENTS', 1, 1000),
+    maxScheduleDays: integer(env.MAX_SCHEDULE_DAYS, 30, 'MAX_SCHEDULE_DAYS', 1, 365),
     allowedOrigins: parseOrigins(env.ALLOWED_ORIGINS),
     tenants,
     senders: parseTenantSenders(env.TENANT_SENDERS, new Set(tenants.keys())),

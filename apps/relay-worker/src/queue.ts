@@ -17,7 +17,16 @@ export const HELD_UNTIL = 8.64e15;
 /** Meta key marking a held message. */
 export const HELD_KEY = 'held';
 
-export type MessageState = 'queued' | 'deferred' | 'sending' | 'held';
+export type MessageState = 'scheduled' | 'queued' | 'deferred' | 'sending' | 'held';
+
+/** Meta key of a scheduled send: when it was asked to go out (epoch ms). */
+export const SEND_AT_KEY = 'send_at';
+
+/** True for a scheduled send whose time has not come (and that was never attempted). */
+function isScheduled(meta: MessageMeta, now: number): boolean {
+  const sendAt = meta[SEND_AT_KEY];
+  return meta.attempts === 0 && typeof sendAt === 'number' && sendAt > now;
+}
 
 export interface MessageView {
   readonly id: MessageId;
@@ -64,13 +73,16 @@ export async function describeMessage(
   const held = meta[HELD_KEY] === true;
   // `getDeferredMessages` also lists retries that are due already; "deferred" here means waiting.
   const waiting = deferred.has(id) && (relay.nextAttempt === undefined || relay.nextAttempt > now);
+  const scheduled = isScheduled(meta, now);
   const state: MessageState = active.has(id)
     ? 'sending'
     : held
       ? 'held'
-      : waiting
-        ? 'deferred'
-        : 'queued';
+      : scheduled
+        ? 'scheduled'
+        : waiting
+          ? 'deferred'
+          : 'queued';
   return {
     id,
     state,
@@ -102,7 +114,7 @@ export async function listMessages(
   const candidates =
     filter === 'sending'
       ? activeIds
-      : filter === 'deferred' || filter === 'held'
+      : filter === 'deferred' || filter === 'held' || filter === 'scheduled'
         ? deferredIds
         : all;
   const messages: MessageView[] = [];
@@ -156,7 +168,8 @@ async function underLease<T>(
 
 /**
  * Makes every deferred, not held message due now (`postqueue -f`); resolves to how many it made
- * due. A message in an attempt right now is not counted (the attempt decides what comes next).
+ * due. A message in an attempt right now is not counted (the attempt decides what comes next),
+ * and a scheduled send keeps its time: a flush retries, it does not send early.
  */
 export async function flush(session: StorageSession, now: number): Promise<number> {
   let flushed = 0;
@@ -164,7 +177,7 @@ export async function flush(session: StorageSession, now: number): Promise<numbe
     try {
       if ((await session.getMessageMetaKey(id, HELD_KEY)) === true) continue;
       const made = await underLease(session, id, async (lease, meta) => {
-        if (meta[HELD_KEY] === true) {
+        if (meta[HELD_KEY] === true || isScheduled(meta, now)) {
           await session.releaseLease(lease);
           return false;
         }
@@ -193,13 +206,17 @@ export async function hold(session: StorageSession, id: MessageId): Promise<void
   );
 }
 
-/** Releases a held message; it is due at once. One fenced step, like {@link hold}. */
+/**
+ * Releases a held message: due at once, or at its time for a scheduled send that has not come.
+ * One fenced step, like {@link hold}.
+ */
 export async function release(session: StorageSession, id: MessageId, now: number): Promise<void> {
   await underLease(session, id, (lease, meta) => {
     const { [HELD_KEY]: _held, ...rest } = meta;
+    const at = isScheduled(rest, now) ? (rest[SEND_AT_KEY] as number) : now;
     return session.commitAttempt(lease, {
-      meta: { ...rest, [RelayMetaKey.NEXT_ATTEMPT]: now },
-      retryAt: now,
+      meta: { ...rest, [RelayMetaKey.NEXT_ATTEMPT]: at },
+      retryAt: at,
     });
   });
 }

@@ -6,6 +6,35 @@ export interface Submission {
   readonly from: string;
   readonly to: readonly string[];
   readonly contents: Uint8Array;
+  /** When to send (epoch ms), for scheduled send; `undefined`: now. */
+  readonly sendAt?: number;
+}
+
+/**
+ * `sendAt` as epoch ms: an RFC 3339 date-time with its offset, or epoch milliseconds. A time in
+ * the past means now; at most `maxScheduleDays` ahead of `now`.
+ */
+function parseSendAt(value: unknown, now: number, maxScheduleDays: number): number | undefined {
+  if (value === undefined || value === null) return undefined;
+  let at: number;
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) at = value;
+  else if (
+    typeof value === 'string' &&
+    /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})$/i.test(value)
+  ) {
+    at = Date.parse(value);
+    if (Number.isNaN(at))
+      throw new ApiError('INVALID_REQUEST', '"sendAt" is not a valid date-time');
+  } else {
+    throw new ApiError(
+      'INVALID_REQUEST',
+      '"sendAt" must be an RFC 3339 date-time with an offset, or epoch milliseconds',
+    );
+  }
+  if (at > now + maxScheduleDays * 86_400_000) {
+    throw new ApiError('INVALID_REQUEST', `"sendAt" is more than ${maxScheduleDays} days ahead`);
+  }
+  return at <= now ? undefined : at;
 }
 
 /** `Idempotency-Key` syntax: the same as a message id, so it can be stored and logged safely. */
@@ -25,11 +54,18 @@ export function idempotencyKeyOf(request: Request): string | undefined {
 }
 
 /** Checks the parsed JSON body and decodes the message; throws `ApiError`s with stable codes. */
-export function parseSubmission(body: unknown, maxRecipients: number): Submission {
+export function parseSubmission(
+  body: unknown,
+  maxRecipients: number,
+  schedule: { readonly now: number; readonly maxScheduleDays: number } = {
+    now: Date.now(),
+    maxScheduleDays: 30,
+  },
+): Submission {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new ApiError('INVALID_REQUEST', 'the body must be a JSON object { from, to, raw }');
   }
-  const { from, to, raw } = body as Record<string, unknown>;
+  const { from, to, raw, sendAt: rawSendAt } = body as Record<string, unknown>;
   if (typeof from !== 'string')
     throw new ApiError('INVALID_REQUEST', '"from" must be a string ("" for the null reverse-path)');
   if (!Array.isArray(to) || to.length === 0)
@@ -56,7 +92,13 @@ export function parseSubmission(body: unknown, maxRecipients: number): Submissio
     seen.add(key);
   }
 
-  return { from, to: to as string[], contents: decodeBase64(raw) };
+  const sendAt = parseSendAt(rawSendAt, schedule.now, schedule.maxScheduleDays);
+  return {
+    from,
+    to: to as string[],
+    contents: decodeBase64(raw),
+    ...(sendAt === undefined ? {} : { sendAt }),
+  };
 }
 
 function decodeBase64(text: string): Uint8Array {
@@ -72,12 +114,17 @@ function decodeBase64(text: string): Uint8Array {
 /**
  * A fingerprint of the request, kept with its Idempotency-Key so that the same key with a
  * different request is refused (409) rather than silently answered with the first message.
- * SHA-256 over the canonical JSON of the envelope (`["<from>",["<to>",…]]`: JSON text never holds
+ * SHA-256 over the canonical JSON of the envelope (`["<from>",["<to>",…]]`, with the `sendAt` of
+ * a scheduled send as a third element: JSON text never holds
  * a raw newline, so the newline after it ends it unambiguously), a newline, then the bytes.
  * Addresses may contain commas, so no joined list could stand in for the array.
  */
 export async function fingerprint(submission: Submission): Promise<string> {
-  const head = new TextEncoder().encode(`${JSON.stringify([submission.from, submission.to])}\n`);
+  const envelope =
+    submission.sendAt === undefined
+      ? [submission.from, submission.to]
+      : [submission.from, submission.to, submission.sendAt];
+  const head = new TextEncoder().encode(`${JSON.stringify(envelope)}\n`);
   const all = new Uint8Array(head.byteLength + submission.contents.byteLength);
   all.set(head);
   all.set(submission.contents, head.byteLength);
