@@ -39,7 +39,7 @@ describe('webmail outbox in Chromium, without the relay Worker', () => {
     const onlineBefore = await outbox.page.evaluate(() => navigator.onLine);
 
     await context.setOffline(true);
-    // In a loopback-only namespace Chromium says offline from the start (TOOLCHAIN.md).
+    // In a loopback-only namespace Chromium says offline from the start (docs/toolchain-notes.md).
     if (onlineBefore) expect(await outbox.page.evaluate(() => navigator.onLine)).toBe(false);
     const subjects = ['Quarterly report', 'Lunch on Friday?', 'Re: the offsite — agenda ✓'];
     for (const [i, subject] of subjects.entries()) {

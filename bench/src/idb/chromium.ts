@@ -1,6 +1,6 @@
 /**
  * The IndexedDB tables in real Chromium: the system's Chromium (CHROMIUM_PATH, default
- * /usr/bin/chromium, flags from TOOLCHAIN.md) with a fresh on-disk profile, driven by
+ * /usr/bin/chromium, flags from docs/toolchain-notes.md) with a fresh on-disk profile, driven by
  * playwright-core. page.ts and sw.ts are bundled in memory by esbuild (workspace packages
  * resolved to their sources) and served from 127.0.0.1; nothing is downloaded.
  */

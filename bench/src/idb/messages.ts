@@ -1,5 +1,5 @@
 /**
- * The benchmark message (PERF-ANCHORS.md's): meta `{sender, 3 recipients, attempts, timestamp}`
+ * The benchmark message (the bench method's (bench/README.md)): meta `{sender, 3 recipients, attempts, timestamp}`
  * plus 10 KiB of random bytes. The first 8 bytes of each body carry its index and the run's tag,
  * so a run can prove it stored or read back exactly the messages it was given.
  */

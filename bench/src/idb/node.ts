@@ -1,7 +1,7 @@
 /**
  * The IndexedDB tables in Node on fake-indexeddb 6.2.8 (an in-memory implementation of the
  * spec): a second table that shows the engine's CPU overhead, not the browser's disk costs.
- * PERF-ANCHORS.md: it is ~20× faster than Chromium and changes the ratios.
+ * bench/README.md: it is ~20× faster than Chromium and changes the ratios.
  */
 import 'fake-indexeddb/auto';
 import type { BenchConfig } from '../lib/config.js';
@@ -53,7 +53,7 @@ export async function runIdbNode(config: BenchConfig): Promise<SuiteResult> {
     },
     tables,
     notes: [
-      'fake-indexeddb keeps everything in memory and has no durability: strict and relaxed rows do the same work here. It shows CPU overhead per call, not disk costs (PERF-ANCHORS.md).',
+      'fake-indexeddb keeps everything in memory and has no durability: strict and relaxed rows do the same work here. It shows CPU overhead per call, not disk costs (bench/README.md).',
     ],
   };
 }

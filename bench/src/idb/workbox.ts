@@ -1,6 +1,6 @@
 /**
  * Workbox background-sync's `Queue` rows. They run in the bench service worker (sw.ts): Workbox's
- * Queue can't be constructed in a window (PERF-ANCHORS.md). Each Queue gets a unique name and a
+ * Queue can't be constructed in a window (bench/README.md). Each Queue gets a unique name and a
  * no-op `onSync`, so the browser's sync event never replays (drains) a queue under measurement.
  */
 import { openDB } from 'idb';

@@ -1,6 +1,6 @@
 /**
  * Run sizes. `BENCH_SIZE` is the number of messages one run stores (default 2000, as in
- * PERF-ANCHORS.md; 20 in the smoke run); the IndexedDB drain table empties a queue of
+ * bench/README.md; 20 in the smoke run); the IndexedDB drain table empties a queue of
  * `BENCH_DRAIN_SIZE` (default 10,000, as issue 8 asks; 20 in the smoke run); stats() counts a queue five times that size (10,000
  * by default); the memory suite holds `BENCH_MEMORY_SIZE` messages (default 100,000).
  * Durable Objects runs use `BENCH_DO_SIZE` messages (default half of BENCH_SIZE: one message per

@@ -1,5 +1,5 @@
 /**
- * The measuring method shared by every suite (PERF-ANCHORS.md's): a warm-up round that is thrown
+ * The measuring method shared by every suite (the bench method's (bench/README.md)): a warm-up round that is thrown
  * away, then several rounds in which every row runs once, interleaved (each round starts one row
  * later, so drift from other jobs on the machine hits every row alike); per row the median of the
  * rounds; ratios are medians divided by a baseline's median from the same run.

@@ -1,6 +1,6 @@
 /**
  * Internal (used by memory.ts in Node and by page.ts in Chromium): the queue both memory suites
- * measure. `n` messages with 8 KiB contents each (PERF-ANCHORS.md's meta); the last fifth deferred
+ * measure. `n` messages with 8 KiB contents each (the bench method's (bench/README.md) meta); the last fifth deferred
  * an hour, a tenth of the queue locked for an hour, the rest due (`queueShape`, ../idb/messages.ts).
  */
 import type { QueueStats, StorageSession } from '@mailspool/core';

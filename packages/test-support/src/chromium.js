@@ -1,7 +1,7 @@
 /**
  * Internal (used by the IndexedDB e2e tests, the outbox and demo e2e tests, and the benchmarks):
  * how the repository launches Chromium — the system's Debian build (CHROMIUM_PATH, default
- * /usr/bin/chromium) with the flags from TOOLCHAIN.md. Nothing may download a browser; without
+ * /usr/bin/chromium) with the flags from docs/toolchain-notes.md. Nothing may download a browser; without
  * the background-networking flags Chromium's connections are refused by this machine's closed
  * network, many at a time.
  *
