@@ -24,6 +24,7 @@ export default defineConfig({
           SMARTHOST_HOST: '127.0.0.1',
           SMARTHOST_PORT: String(smtpPort),
           SMARTHOST_TLS: 'off',
+          HOSTNAME: 'relay.localhost',
           MAX_BODY_BYTES: '65536',
           MAX_RECIPIENTS: '5',
           ALLOWED_ORIGINS: 'https://mail.example.com',

@@ -69,7 +69,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     envFile,
     `TENANT_TOKENS=${JSON.stringify({ [DEMO_TENANT]: DEMO_TENANT_TOKEN })}\nADMIN_TOKEN=${DEMO_ADMIN_TOKEN}\n` +
       // The demo's one tenant may send from any address (see TENANT_SENDERS in docs/relay-api.md).
-      `TENANT_SENDERS=${JSON.stringify({ [DEMO_TENANT]: ['*'] })}\n`,
+      `TENANT_SENDERS=${JSON.stringify({ [DEMO_TENANT]: ['*'] })}\n` +
+      // The local values that override wrangler.jsonc's production defaults (see .dev.vars.example).
+      'SMARTHOST_HOST=127.0.0.1\nSMARTHOST_TLS=off\nHOSTNAME=relay.localhost\n',
   );
 
   let relay: ChildProcess | undefined;

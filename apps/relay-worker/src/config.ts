@@ -62,6 +62,11 @@ function integer(
   return value;
 }
 
+function required(raw: string | undefined, name: string, what: string): string {
+  if (!raw) throw new Error(`${name} must be set: ${what}`);
+  return raw;
+}
+
 /** Parses and checks the environment; throws a plain Error naming the bad setting. */
 export function readConfig(env: RelayEnv): RelayConfig {
   const tls = env.SMARTHOST_TLS ?? 'starttls';
@@ -85,7 +90,7 @@ export function readConfig(env: RelayEnv): RelayConfig {
     adminToken: env.ADMIN_TOKEN,
     hostname: env.HOSTNAME || 'localhost',
     smarthost: {
-      host: env.SMARTHOST_HOST || '127.0.0.1',
+      host: required(env.SMARTHOST_HOST, 'SMARTHOST_HOST', 'the smarthost that delivers the mail'),
       port: integer(env.SMARTHOST_PORT, tls === 'on' ? 465 : 587, 'SMARTHOST_PORT', 1, 65535),
       tls,
       auth:

@@ -28,6 +28,7 @@ async function start(smtpPort: number): Promise<Worker> {
   const worker = await unstable_startWorker({
     config: join(import.meta.dirname, '../../wrangler.jsonc'),
     bindings: {
+      SMARTHOST_HOST: text('127.0.0.1'),
       SMARTHOST_PORT: text(String(smtpPort)),
       SMARTHOST_TLS: text('off'),
       SHARDS: text('2'),

@@ -274,3 +274,19 @@ describe('response hardening', () => {
     );
   });
 });
+
+describe('configuration', () => {
+  it('with the shipped production defaults and no SMARTHOST_HOST the Worker refuses to run, rather than deliver to a made-up host', () => {
+    const shipped = {
+      QUEUE_SHARD: undefined as never,
+      SMARTHOST_PORT: '587',
+      SMARTHOST_TLS: 'starttls',
+    };
+    expect(() => readConfig(shipped)).toThrow(/SMARTHOST_HOST must be set/);
+    expect(readConfig({ ...shipped, SMARTHOST_HOST: 'smtp.example.com' }).smarthost).toMatchObject({
+      host: 'smtp.example.com',
+      port: 587,
+      tls: 'starttls',
+    });
+  });
+});
