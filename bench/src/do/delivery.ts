@@ -31,11 +31,8 @@
  * each submission pay for all the others; a relay's shards live long anyway, so warm, empty
  * shards are its usual state. The warm-up run creates them.
  */
-import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
 import { convertV4MiniflareOptions, Miniflare } from 'miniflare';
 import type { BenchConfig } from '../lib/config.js';
 import {
@@ -50,6 +47,7 @@ import {
 import { machine, type SuiteResult } from '../lib/report.js';
 import { DeliveryTally, makeMail, RECIPIENTS, SENDER } from './mail.js';
 import { type Receiver, startReceiver } from './smtp-receiver.js';
+import { bundleWorker, cpuMs, ourWorkerd } from './workerd.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const bundle = join(root, '.wrangler', 'bench', 'relay-worker.js');
@@ -105,34 +103,6 @@ interface RunRecord {
   readonly peakConnections: number;
 }
 
-/** ms of CPU the given processes' threads have used so far (NaN where /proc can't tell). */
-function cpuMs(pids: readonly string[]): number {
-  if (pids.length === 0) return Number.NaN;
-  let ns = 0;
-  for (const pid of pids) {
-    for (const tid of readdirSync(`/proc/${pid}/task`)) {
-      try {
-        ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
-      } catch {
-        // The thread ended between listing and reading.
-      }
-    }
-  }
-  return ns / 1e6;
-}
-
-/** The workerd processes this Node process started (its children only). */
-function ourWorkerd(): string[] {
-  try {
-    return execFileSync('pgrep', ['-P', String(process.pid), 'workerd'], { encoding: 'utf8' })
-      .trim()
-      .split('\n')
-      .filter(Boolean);
-  } catch {
-    return [];
-  }
-}
-
 const nodeCpuMs = () => {
   const { user, system } = process.cpuUsage();
   return (user + system) / 1000;
@@ -157,18 +127,7 @@ class RuntimeLog {
 }
 
 async function startRelays(receiver: Receiver, log: RuntimeLog): Promise<Miniflare> {
-  await build({
-    entryPoints: [relayEntry],
-    outfile: bundle,
-    bundle: true,
-    format: 'esm',
-    platform: 'neutral',
-    target: 'es2022',
-    conditions: ['source', 'workerd', 'worker', 'import', 'module'],
-    mainFields: ['module', 'main'],
-    external: ['cloudflare:*'],
-    logLevel: 'error',
-  });
+  await bundleWorker(relayEntry, bundle);
   const mf = new Miniflare(
     convertV4MiniflareOptions({
       cf: false,

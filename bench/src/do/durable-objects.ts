@@ -7,11 +7,11 @@
  */
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
 import { convertV4MiniflareOptions, Miniflare } from 'miniflare';
 import type { BenchConfig } from '../lib/config.js';
 import { runTable, type Sample, type TableSpec } from '../lib/harness.js';
 import { machine, type SuiteResult } from '../lib/report.js';
+import { bundleWorker } from './workerd.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const bundle = join(root, '.wrangler', 'bench', 'worker.js');
@@ -117,18 +117,7 @@ async function runOnce(mf: Miniflare, row: string, n: number): Promise<Sample> {
  * inspector for a CPU profile (profile.ts).
  */
 export async function startBenchWorker(inspectorPort?: number): Promise<Miniflare> {
-  await build({
-    entryPoints: [fileURLToPath(new URL('./worker.ts', import.meta.url))],
-    outfile: bundle,
-    bundle: true,
-    format: 'esm',
-    platform: 'neutral',
-    target: 'es2022',
-    conditions: ['source', 'workerd', 'worker', 'import', 'module'],
-    mainFields: ['module', 'main'],
-    external: ['cloudflare:*'],
-    logLevel: 'error',
-  });
+  await bundleWorker(fileURLToPath(new URL('./worker.ts', import.meta.url)), bundle);
   const mf = new Miniflare(
     convertV4MiniflareOptions({
       cf: false,

@@ -16,12 +16,12 @@
  * Sizes: `BENCH_DO_SIZE` messages per run (default 1000), `BENCH_ROUNDS` measured rounds
  * (default 7, after one warm-up).
  */
-import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Miniflare } from 'miniflare';
 import { call, startBenchWorker } from './durable-objects.js';
+import { cpuMs, ourWorkerd } from './workerd.js';
 
 const PHASES = ['store', 'claim', 'read', 'delete'] as const;
 const VARIANTS = ['engine', 'raw'] as const;
@@ -35,21 +35,6 @@ const profilePath = join(
   '.wrangler',
   'engine.cpuprofile',
 );
-
-/** ms of CPU the given processes' threads have used so far. */
-function cpuMs(pids: readonly string[]): number {
-  let ns = 0;
-  for (const pid of pids) {
-    for (const tid of readdirSync(`/proc/${pid}/task`)) {
-      try {
-        ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
-      } catch {
-        // The thread ended between listing and reading: its time is gone with it.
-      }
-    }
-  }
-  return ns / 1e6;
-}
 
 const median = (values: number[]) =>
   [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
@@ -123,10 +108,7 @@ function printHotspots(profile: CpuProfile): void {
 async function main(): Promise<void> {
   const mf: Miniflare = await startBenchWorker(withCpuProfile ? INSPECTOR_PORT : undefined);
   try {
-    const pids = execFileSync('pgrep', ['-P', String(process.pid), 'workerd'])
-      .toString()
-      .trim()
-      .split(/\s+/);
+    const pids = ourWorkerd();
     const devtools = withCpuProfile ? await inspector() : undefined;
     if (devtools) {
       await devtools.send('Profiler.enable');
