@@ -14,7 +14,7 @@ import { RelayMetaKey } from '@mailspool/relay';
 import { type RelayConfig, type RelayEnv, readConfig } from './config.js';
 import { authenticateAdmin, authenticateTenant } from './http/auth.js';
 import { readJson } from './http/body.js';
-import { corsHeaders, preflight, withCors } from './http/cors.js';
+import { corsHeaders, preflight, withHeaders } from './http/cors.js';
 import { ApiError, errorResponse, json } from './http/errors.js';
 import {
   describeMessage,
@@ -56,9 +56,9 @@ export async function handle(request: Request, env: RelayEnv): Promise<Response>
   if (isApi && request.method === 'OPTIONS') return preflight(request, config.allowedOrigins);
   const headers = { ...(isApi ? corsHeaders(request, config.allowedOrigins) : {}), ...SECURITY };
   try {
-    return withCors(await route({ request, env, config, url }), headers);
+    return withHeaders(await route({ request, env, config, url }), headers);
   } catch (error) {
-    return withCors(errorResponse(toApiError(error)), headers);
+    return withHeaders(errorResponse(toApiError(error)), headers);
   }
 }
 
@@ -203,8 +203,11 @@ async function submit(ctx: Context): Promise<Response> {
   }
 }
 
+/** What a message id looks like; anything else is no message (never handed to the engine). */
+const MESSAGE_ID = /^[A-Za-z0-9._~-]{1,128}$/;
+
 async function describeOrThrow(session: StorageSession, id: string) {
-  if (!/^[A-Za-z0-9._~-]{1,128}$/.test(id)) throw new ApiError('NOT_FOUND', 'no such message');
+  if (!MESSAGE_ID.test(id)) throw new ApiError('NOT_FOUND', 'no such message');
   const [active, deferred] = await Promise.all([
     session.getActiveMessages(),
     session.getDeferredMessages(),
@@ -227,29 +230,30 @@ async function describeOrThrow(session: StorageSession, id: string) {
  * the relayer does (the cancel is refused). Never "canceled" and delivered.
  */
 async function cancelOrThrow(session: StorageSession, id: string): Promise<Response> {
-  if (!/^[A-Za-z0-9._~-]{1,128}$/.test(id)) throw new ApiError('NOT_FOUND', 'no such message');
-  await describeOrThrow(session, id);
-  try {
-    await remove(session, id as MessageId);
-  } catch (error) {
-    if (error instanceof MessageSending) {
-      throw new ApiError(
-        'ALREADY_SENDING',
-        'the message is being delivered now; it can no longer be canceled',
-      );
-    }
-    if (isMailspoolError(error, 'NOT_FOUND')) throw new ApiError('NOT_FOUND', 'no such message');
-    throw error;
-  }
+  if (!MESSAGE_ID.test(id)) throw new ApiError('NOT_FOUND', 'no such message');
+  await operatorAction(() => remove(session, id as MessageId), {
+    code: 'ALREADY_SENDING',
+    message: 'the message is being delivered now; it can no longer be canceled',
+  });
   return json({ id, state: 'canceled' });
 }
 
-/** Runs an operator action; one that met a running attempt is a 409 that changed nothing. */
-async function operatorAction(action: () => Promise<void>): Promise<void> {
+/**
+ * Runs a fenced action on one message (queue.ts); one that met a running attempt is a 409
+ * (`MESSAGE_SENDING`, or `sending` for the tenant's cancel) that changed nothing.
+ */
+async function operatorAction(
+  action: () => Promise<void>,
+  sending: { code: 'MESSAGE_SENDING' | 'ALREADY_SENDING'; message?: string } = {
+    code: 'MESSAGE_SENDING',
+  },
+): Promise<void> {
   try {
     await action();
   } catch (error) {
-    if (error instanceof MessageSending) throw new ApiError('MESSAGE_SENDING', error.message);
+    if (error instanceof MessageSending) {
+      throw new ApiError(sending.code, sending.message ?? error.message);
+    }
     if (isMailspoolError(error, 'NOT_FOUND')) throw new ApiError('NOT_FOUND', 'no such message');
     throw error;
   }

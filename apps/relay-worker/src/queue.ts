@@ -154,12 +154,12 @@ export class MessageSending extends Error {
 async function underLease<T>(
   session: StorageSession,
   id: MessageId,
-  action: (lease: Lease, meta: MessageMeta) => Promise<T>,
+  action: (lease: Lease) => Promise<T>,
 ): Promise<T> {
   const lease = await session.acquireLease(id, ACTION_LEASE_MS);
   if (lease === null) throw new MessageSending(id);
   try {
-    return await action(lease, await session.getMessageMeta(id));
+    return await action(lease);
   } catch (error) {
     await session.releaseLease(lease).catch(() => {});
     throw error;
@@ -175,8 +175,8 @@ export async function flush(session: StorageSession, now: number): Promise<numbe
   let flushed = 0;
   for (const id of await session.getDeferredMessages()) {
     try {
-      if ((await session.getMessageMetaKey(id, HELD_KEY)) === true) continue;
-      const made = await underLease(session, id, async (lease, meta) => {
+      const made = await underLease(session, id, async (lease) => {
+        const meta = await session.getMessageMeta(id);
         if (meta[HELD_KEY] === true || isScheduled(meta, now)) {
           await session.releaseLease(lease);
           return false;
@@ -201,9 +201,13 @@ export async function flush(session: StorageSession, now: number): Promise<numbe
  * and retry time change together, and never under a running attempt ({@link MessageSending}).
  */
 export async function hold(session: StorageSession, id: MessageId): Promise<void> {
-  await underLease(session, id, (lease, meta) =>
-    session.commitAttempt(lease, { meta: { ...meta, [HELD_KEY]: true }, retryAt: HELD_UNTIL }),
-  );
+  await underLease(session, id, async (lease) => {
+    const meta = await session.getMessageMeta(id);
+    await session.commitAttempt(lease, {
+      meta: { ...meta, [HELD_KEY]: true },
+      retryAt: HELD_UNTIL,
+    });
+  });
 }
 
 /**
@@ -211,10 +215,10 @@ export async function hold(session: StorageSession, id: MessageId): Promise<void
  * One fenced step, like {@link hold}.
  */
 export async function release(session: StorageSession, id: MessageId, now: number): Promise<void> {
-  await underLease(session, id, (lease, meta) => {
-    const { [HELD_KEY]: _held, ...rest } = meta;
+  await underLease(session, id, async (lease) => {
+    const { [HELD_KEY]: _held, ...rest } = await session.getMessageMeta(id);
     const at = isScheduled(rest, now) ? (rest[SEND_AT_KEY] as number) : now;
-    return session.commitAttempt(lease, {
+    await session.commitAttempt(lease, {
       meta: { ...rest, [RelayMetaKey.NEXT_ATTEMPT]: at },
       retryAt: at,
     });
@@ -226,5 +230,7 @@ export async function release(session: StorageSession, id: MessageId, now: numbe
  * {@link MessageSending} while an attempt runs, so a `200` always means it will not be sent.
  */
 export async function remove(session: StorageSession, id: MessageId): Promise<void> {
-  await underLease(session, id, (lease) => session.commitAttempt(lease, { delete: true }));
+  await underLease(session, id, async (lease) => {
+    await session.commitAttempt(lease, { delete: true });
+  });
 }

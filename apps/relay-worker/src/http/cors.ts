@@ -38,8 +38,8 @@ export function preflight(request: Request, allowed: ReadonlySet<string>): Respo
   });
 }
 
-/** A copy of `response` with CORS headers added. */
-export function withCors(response: Response, headers: Record<string, string>): Response {
+/** A copy of `response` with `headers` added (CORS, security). */
+export function withHeaders(response: Response, headers: Record<string, string>): Response {
   if (Object.keys(headers).length === 0) return response;
   const copy = new Response(response.body, response);
   for (const [name, value] of Object.entries(headers)) copy.headers.set(name, value);
