@@ -189,10 +189,7 @@ export class DurableObjectEngine implements StorageEngine {
     if (!Number.isSafeInteger(idempotencyRetention) || idempotencyRetention < 0) {
       throw new TypeError('idempotencyRetentionMs must be an integer >= 0');
     }
-    const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
-    if (!Number.isSafeInteger(maxMessageBytes) || maxMessageBytes < 0) {
-      throw new TypeError('maxMessageBytes must be an integer >= 0');
-    }
+    const maxMessageBytes = checkedMaxMessageBytes(options);
     this.#config = {
       namespace,
       shards,
@@ -204,13 +201,26 @@ export class DurableObjectEngine implements StorageEngine {
       idempotencyRetention,
       local: undefined,
     };
-    this.supports = { persistent: true, shared: true, changeEvents: false, maxMessageBytes };
+    this.supports = capabilities(maxMessageBytes);
   }
 
   /** Opens a session; never rejects (shards are reached on first use). */
   async connect(): Promise<DurableObjectStorageSession> {
     return new DurableObjectSession(this.#config);
   }
+}
+
+function checkedMaxMessageBytes(options: EngineOptions): number {
+  const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  if (!Number.isSafeInteger(maxMessageBytes) || maxMessageBytes < 0) {
+    throw new TypeError('maxMessageBytes must be an integer >= 0');
+  }
+  return maxMessageBytes;
+}
+
+/** What both engines support: shared, persistent storage without change events. */
+function capabilities(maxMessageBytes: number): Capabilities {
+  return { persistent: true, shared: true, changeEvents: false, maxMessageBytes };
 }
 
 /**
@@ -229,10 +239,7 @@ export class ShardLocalEngine implements StorageEngine {
     if (!Number.isSafeInteger(index) || index < 0 || index >= MAX_SHARDS) {
       throw new TypeError(`index must be an integer from 0 to ${MAX_SHARDS - 1}`);
     }
-    const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
-    if (!Number.isSafeInteger(maxMessageBytes) || maxMessageBytes < 0) {
-      throw new TypeError('maxMessageBytes must be an integer >= 0');
-    }
+    const maxMessageBytes = checkedMaxMessageBytes(options);
     this.#config = {
       namespace: undefined,
       shards: 1,
@@ -245,7 +252,7 @@ export class ShardLocalEngine implements StorageEngine {
       idempotencyRetention: DEFAULT_IDEMPOTENCY_RETENTION_MS,
       local: { index, shard },
     };
-    this.supports = { persistent: true, shared: true, changeEvents: false, maxMessageBytes };
+    this.supports = capabilities(maxMessageBytes);
   }
 
   async connect(): Promise<DurableObjectStorageSession> {

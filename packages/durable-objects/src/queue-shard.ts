@@ -67,11 +67,7 @@ type AnyOperation =
       readonly changed: (result: unknown) => boolean;
     };
 
-function operationOf(
-  call: ShardCall,
-):
-  | (AnyOperation & { readonly run: (store: ShardStore, ...args: unknown[]) => unknown })
-  | undefined {
+function operationOf(call: ShardCall): AnyOperation | undefined {
   if (typeof call !== 'object' || call === null || !Array.isArray(call.args)) return undefined;
   return Object.hasOwn(OPERATIONS, call.op)
     ? (OPERATIONS[call.op] as unknown as AnyOperation)
@@ -81,7 +77,6 @@ function operationOf(
 interface QueuedWrite {
   readonly run: () => { value: unknown; changed: boolean };
   readonly resolve: (value: unknown) => void;
-  readonly reject: (error: unknown) => void;
 }
 
 const FAILURES = 'hook_failures';
@@ -177,10 +172,22 @@ export class QueueShard<Env = unknown> extends DurableObject<Env> {
 
   /**
    * How many group commits this instance made and how many write calls they held (since it
-   * started): `calls / groups` is the average group size.
+   * started; `calls / groups` is the average group size), and how many writes wait for the next.
    */
-  protected get commitStats(): { readonly groups: number; readonly calls: number } {
-    return { ...this.#commits };
+  protected get commitStats(): {
+    readonly groups: number;
+    readonly calls: number;
+    readonly waiting: number;
+  } {
+    return { ...this.#commits, waiting: this.#queued.length };
+  }
+
+  /**
+   * Resolves when the group just run is durable: `storage.sync()`. Until then, arriving writes
+   * wait for the next group. Tests override it to hold a commit open while they queue writes.
+   */
+  protected groupCommitted(): Promise<void> {
+    return this.ctx.storage.sync();
   }
 
   /**
@@ -305,8 +312,9 @@ export class QueueShard<Env = unknown> extends DurableObject<Env> {
     const later = this.#now();
     const left = this.#store.dueSummary(later, 0).count;
     const progressed = this.#changes !== before || left < count;
-    const idle = progressed ? 0 : this.#store.getState(IDLE) + 1;
-    if (failures > 0 || idle !== this.#store.getState(IDLE)) {
+    const idleBefore = this.#store.getState(IDLE);
+    const idle = progressed ? 0 : idleBefore + 1;
+    if (failures > 0 || idle !== idleBefore) {
       this.ctx.storage.transactionSync(() => {
         this.#store.setState(FAILURES, 0);
         this.#store.setState(RETRY_AT, 0);
@@ -332,8 +340,8 @@ export class QueueShard<Env = unknown> extends DurableObject<Env> {
    * commit in flight, and a group holds at most `MAX_GROUP` calls.
    */
   #group<T>(run: () => { value: T; changed: boolean }): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      this.#queued.push({ run, resolve: resolve as (value: unknown) => void, reject });
+    return new Promise<T>((resolve) => {
+      this.#queued.push({ run, resolve: resolve as (value: unknown) => void });
       if (!this.#committing) void this.#commitGroups();
     });
   }
@@ -362,7 +370,7 @@ export class QueueShard<Env = unknown> extends DurableObject<Env> {
           call.resolve(answers[i]);
         });
         try {
-          await this.ctx.storage.sync();
+          await this.groupCommitted();
         } catch (error) {
           // A failed commit breaks the object: the runtime resets it and its callers see the
           // RPC fail (UNAVAILABLE), so there is nothing left to answer here.

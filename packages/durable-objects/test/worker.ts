@@ -49,7 +49,8 @@ export interface HookCall {
  * seconds to hours, so a retry alarm never fires on its own during a test.
  */
 export class HookedShard extends QueueShard<Env> {
-  // No fields or constructor: the base constructor already calls clockOffset() (to arm the alarm).
+  // No constructor, and nothing the base constructor reaches (clockOffset(), to arm the alarm)
+  // may use a field: fields are set only after it returns.
   #tables(): SqlStorage {
     const sql = this.ctx.storage.sql;
     sql.exec('CREATE TABLE IF NOT EXISTS test_config (key TEXT PRIMARY KEY, value INTEGER)');
@@ -138,8 +139,30 @@ export class HookedShard extends QueueShard<Env> {
     this.#setConfig('drain', n);
   }
 
-  testCommitStats(): { groups: number; calls: number } {
+  testCommitStats(): { groups: number; calls: number; waiting: number } {
     return { ...this.commitStats };
+  }
+
+  /** Open while a test holds commits (see testHoldCommits); resolved by testReleaseCommits. */
+  #hold: { promise: Promise<void>; release: () => void } | undefined;
+
+  /** Test control: each group's commit stays open until {@link testReleaseCommits}. */
+  testHoldCommits(): void {
+    let release = () => {};
+    const promise = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    this.#hold = { promise, release };
+  }
+
+  testReleaseCommits(): void {
+    this.#hold?.release();
+    this.#hold = undefined;
+  }
+
+  protected override async groupCommitted(): Promise<void> {
+    await super.groupCommitted();
+    await this.#hold?.promise;
   }
 
   testShardName(): string | null {
