@@ -12,17 +12,13 @@
  * of one transaction, and a list would show Bcc recipients to everyone.
  */
 import type { Envelope, MessageId } from '@mailspool/core';
-import type { DeliverOptions, DeliveryResult, OutgoingMessage, Relayer } from '@mailspool/relay';
-
-const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
-const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-
-/** An RFC 5322 date-time in UTC. */
-function dateTime(epochMs: number): string {
-  const d = new Date(epochMs);
-  const two = (n: number) => String(n).padStart(2, '0');
-  return `${DAYS[d.getUTCDay()]}, ${two(d.getUTCDate())} ${MONTHS[d.getUTCMonth()]} ${d.getUTCFullYear()} ${two(d.getUTCHours())}:${two(d.getUTCMinutes())}:${two(d.getUTCSeconds())} +0000`;
-}
+import {
+  type DeliverOptions,
+  type DeliveryResult,
+  type OutgoingMessage,
+  type Relayer,
+  rfc5322Date,
+} from '@mailspool/relay';
 
 /** The client's address as an RFC 5321 address literal, or `undefined` when it is not an IP. */
 function addressLiteral(ip: string | undefined): string | undefined {
@@ -50,7 +46,7 @@ export function receivedHeader(options: {
     `Received: ${from ? `from ${from} (HTTPS submission)\r\n\t` : ''}by ${hostName(hostname)} (mailspool relay, tenant ${tenant.replace(/[^A-Za-z0-9_-]/g, '')}) with HTTPS id ${id.replace(/[^A-Za-z0-9._~-]/g, '')}`,
   ];
   if (envelope.recipients.length === 1) lines.push(`for <${envelope.recipients[0]}>`);
-  return `${lines.join('\r\n\t')};\r\n\t${dateTime(envelope.timestamp)}\r\n`;
+  return `${lines.join('\r\n\t')};\r\n\t${rfc5322Date(envelope.timestamp)}\r\n`;
 }
 
 /** `relayer`, with the `Received:` header put in front of every message it delivers. */

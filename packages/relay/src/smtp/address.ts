@@ -8,12 +8,12 @@
 import { addressProblem } from '../address.js';
 import { RelayError, RelayErrorCode } from '../errors.js';
 
-export { addressProblem, MAX_ADDRESS_LENGTH } from '../address.js';
-
-/** True when `address` may be sent as a `role`. */
-export function isSmtpAddress(address: unknown, role: 'sender' | 'recipient'): boolean {
-  return addressProblem(address, role) === undefined;
-}
+export {
+  addressProblem,
+  /** True when `address` may be sent as a `role` (the shared rule's `isMailAddress`). */
+  isMailAddress as isSmtpAddress,
+  MAX_ADDRESS_LENGTH,
+} from '../address.js';
 
 /** Throws a `RelayError` with code `INVALID_ADDRESS` unless `address` may be sent as a `role`. */
 export function assertSmtpAddress(
