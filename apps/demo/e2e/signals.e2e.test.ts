@@ -89,8 +89,13 @@ afterEach(() => {
 });
 
 describe('pnpm demo and signals', () => {
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    it(`${signal} to the pnpm demo process stops everything, frees every port and exits 0 quietly`, async () => {
+  const cases = [
+    { signal: 'SIGTERM', when: 'running' },
+    { signal: 'SIGINT', when: 'running' },
+    { signal: 'SIGINT', when: 'starting' },
+  ] as const;
+  for (const { signal, when } of cases) {
+    it(`${signal} to the pnpm demo process while it is ${when} stops everything, frees every port and exits 0 quietly`, async () => {
       const ports = {
         DEMO_SMTP_PORT: await freePort(),
         DEMO_SINK_PORT: await freePort(),
@@ -113,19 +118,23 @@ describe('pnpm demo and signals', () => {
       const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>(
         (resolve) => child.once('exit', (code, sig) => resolve({ code, signal: sig })),
       );
-      // Up: the banner is printed once every part listens.
+      // Up: the banner is printed once every part listens. Starting: the first line is printed
+      // before anything is started.
+      const ready = when === 'running' ? 'Press Ctrl-C to stop.' : 'mailspool demo: building';
       const deadline = Date.now() + 120_000;
-      while (!stdout.includes('Press Ctrl-C to stop.')) {
+      while (!stdout.includes(ready)) {
         if (child.exitCode !== null || Date.now() > deadline) {
           throw new Error(`the demo did not start:\n${stdout}\n${stderr}`);
         }
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
-      for (const port of Object.values(ports))
-        expect(await listening(port), `port ${port}`).toBe(true);
+      if (when === 'running') {
+        for (const port of Object.values(ports))
+          expect(await listening(port), `port ${port}`).toBe(true);
+      }
       const started = descendants(child.pid!);
       spawned = started;
-      expect(started.length).toBeGreaterThan(2); // node, wrangler, workerd…
+      if (when === 'running') expect(started.length).toBeGreaterThan(2); // node, wrangler, workerd…
 
       child.kill(signal);
       const result = await Promise.race([
@@ -141,6 +150,9 @@ describe('pnpm demo and signals', () => {
       expect(stdout).not.toMatch(/ELIFECYCLE|ERR_PNPM|Error/);
       expect(stdout).toContain('mailspool demo: stopping');
       expect(started.filter(alive)).toEqual([]);
+      if (when === 'starting') expect(stdout).not.toContain('Press Ctrl-C to stop.');
+      // Free ports also show that what started after the signal (a start in progress finishes,
+      // then stops) is gone.
       for (const port of Object.values(ports))
         expect(await listening(port), `port ${port}`).toBe(false);
     });
