@@ -224,7 +224,9 @@ export interface StorageSession extends AsyncDisposable {
   claimDue(options: ClaimDueOptions): Promise<Lease[]>;
   /**
    * `claimDue`, and each lease carries its message's meta and contents, read in the same step
-   * (one transaction, one round trip where the engine can): what a relayer's drain needs.
+   * (one transaction, one round trip where the engine can): what a relayer's drain needs. All
+   * `limit` messages' contents are in memory at once: for large mail, claim with `claimDue` and
+   * read each message's contents when it is delivered.
    */
   claimDueMessages(options: ClaimDueOptions): Promise<ClaimedMessage[]>;
   /**
