@@ -5,6 +5,7 @@
  * docs/engine-authors.md. Applications use `@mailspool/core` and never need this entry.
  */
 export { ChangeHub } from './change-hub.js';
+export { type ResolvedEngineOptions, resolveEngineOptions } from './options.js';
 export type { MessageRecord } from './record.js';
 export {
   applyAttempt,

@@ -4,6 +4,7 @@
  */
 import { ChangeHub } from './change-hub.js';
 import type { Clock } from './clock.js';
+import { resolveEngineOptions } from './options.js';
 import {
   applyAttempt,
   assertCurrent,
@@ -27,13 +28,7 @@ import {
   withRetry,
   writableRecord,
 } from './record.js';
-import {
-  type AttemptChange,
-  BaseSession,
-  DEFAULT_MAX_MESSAGE_BYTES,
-  type ListKind,
-  type PreparedMessage,
-} from './session.js';
+import { type AttemptChange, BaseSession, type ListKind, type PreparedMessage } from './session.js';
 import type {
   Capabilities,
   ChangeListener,
@@ -79,14 +74,10 @@ export class MemoryEngine implements StorageEngine {
   readonly #clock: Clock | undefined;
 
   constructor(options: MemoryEngineOptions = {}) {
+    const { clock, maxMessageBytes } = resolveEngineOptions(options);
     this.store = options.store ?? new MemoryStore();
-    this.#clock = options.clock;
-    this.supports = {
-      persistent: false,
-      shared: false,
-      changeEvents: true,
-      maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
-    };
+    this.#clock = clock;
+    this.supports = { persistent: false, shared: false, changeEvents: true, maxMessageBytes };
   }
 
   /** Opens a session on the shared store; never rejects. */

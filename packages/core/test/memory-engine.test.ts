@@ -32,6 +32,13 @@ describe('MemoryEngine specifics', () => {
     });
   });
 
+  it('refuses bad engine options with a TypeError naming the option (the check every engine shares)', () => {
+    expect(() => new MemoryEngine({ maxMessageBytes: -1 })).toThrow(/maxMessageBytes/);
+    expect(() => new MemoryEngine({ maxMessageBytes: 1.5 })).toThrow(TypeError);
+    expect(() => new MemoryEngine({ clock: {} as never })).toThrow(/clock must have a now/);
+    expect(new MemoryEngine({ maxMessageBytes: 0 }).supports.maxMessageBytes).toBe(0);
+  });
+
   it('two engines over one MemoryStore share state', async () => {
     const store = new MemoryStore();
     const a = await new MemoryEngine({ store }).connect();

@@ -12,7 +12,6 @@ import {
   type Capabilities,
   type ClaimedMessage,
   type Clock,
-  DEFAULT_MAX_MESSAGE_BYTES,
   type DeleteManyResult,
   type EngineOptions,
   ErrorCode,
@@ -34,6 +33,7 @@ import {
   type ListKind,
   type MessageRecord,
   type PreparedMessage,
+  resolveEngineOptions,
 } from '@mailspool/core/engine';
 import type { OperationArgs, OperationName, OperationResult, ShardCall } from './operations.js';
 import type { QueueShard } from './queue-shard.js';
@@ -193,7 +193,7 @@ export class DurableObjectEngine implements StorageEngine {
     if (!Number.isSafeInteger(idempotencyRetention) || idempotencyRetention < 0) {
       throw new TypeError('idempotencyRetentionMs must be an integer >= 0');
     }
-    const maxMessageBytes = checkedMaxMessageBytes(options);
+    const maxMessageBytes = resolveEngineOptions(options).maxMessageBytes;
     this.#config = {
       namespace,
       shards,
@@ -212,14 +212,6 @@ export class DurableObjectEngine implements StorageEngine {
   async connect(): Promise<DurableObjectStorageSession> {
     return new DurableObjectSession(this.#config);
   }
-}
-
-function checkedMaxMessageBytes(options: EngineOptions): number {
-  const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
-  if (!Number.isSafeInteger(maxMessageBytes) || maxMessageBytes < 0) {
-    throw new TypeError('maxMessageBytes must be an integer >= 0');
-  }
-  return maxMessageBytes;
 }
 
 /** What both engines support: shared, persistent storage without change events. */
@@ -243,7 +235,7 @@ export class ShardLocalEngine implements StorageEngine {
     if (!Number.isSafeInteger(index) || index < 0 || index >= MAX_SHARDS) {
       throw new TypeError(`index must be an integer from 0 to ${MAX_SHARDS - 1}`);
     }
-    const maxMessageBytes = checkedMaxMessageBytes(options);
+    const maxMessageBytes = resolveEngineOptions(options).maxMessageBytes;
     this.#config = {
       namespace: undefined,
       shards: 1,

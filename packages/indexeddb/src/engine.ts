@@ -2,15 +2,15 @@
  * `IndexedDbEngine`: the mailspool engine for browsers (windows, workers, service workers).
  * One database per outbox; every tab and worker of the origin that opens the same name shares it.
  */
-import {
-  type Capabilities,
-  type ChangeListener,
-  type Clock,
-  DEFAULT_MAX_MESSAGE_BYTES,
-  type EngineOptions,
-  type StorageEngine,
-  type StorageSession,
+import type {
+  Capabilities,
+  ChangeListener,
+  Clock,
+  EngineOptions,
+  StorageEngine,
+  StorageSession,
 } from '@mailspool/core';
+import { resolveEngineOptions } from '@mailspool/core/engine';
 import { ChangeBridge } from './changes.js';
 import { Database, DEFAULT_BLOCKED_TIMEOUT_MS } from './database.js';
 import { IndexedDbSession } from './session.js';
@@ -63,10 +63,7 @@ export class IndexedDbEngine implements StorageEngine {
     if (typeof name !== 'string' || name.length === 0) {
       throw new TypeError('name must be a non-empty string');
     }
-    const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
-    if (!Number.isSafeInteger(maxMessageBytes) || maxMessageBytes < 0) {
-      throw new TypeError('maxMessageBytes must be a non-negative integer');
-    }
+    const { clock, maxMessageBytes } = resolveEngineOptions(options);
     const blockedTimeoutMs = options.blockedTimeoutMs ?? DEFAULT_BLOCKED_TIMEOUT_MS;
     if (!Number.isFinite(blockedTimeoutMs) || blockedTimeoutMs < 0) {
       throw new TypeError('blockedTimeoutMs must be a finite number >= 0');
@@ -76,7 +73,7 @@ export class IndexedDbEngine implements StorageEngine {
       throw new TypeError("durability must be 'strict', 'relaxed' or 'default'");
     }
     this.name = name;
-    this.#clock = options.clock;
+    this.#clock = clock;
     this.#db = new Database({
       name,
       factory: options.indexedDB ?? (globalThis as { indexedDB?: IDBFactory }).indexedDB,
