@@ -391,9 +391,13 @@ export class IndexedDbSession extends BaseSession {
       const held = (await rows.index(BY_LOCK).getAll(lockedAfter(now))).map((v) => fromRow(v));
       const heldIds = new Set(held.map((record) => record.id));
       const candidates = held.map((record) => claimableAt(record, now));
-      for (const value of await rows.index(BY_DUE).getAll(undefined, held.length + 1)) {
-        if (heldIds.has(value.id)) continue;
-        candidates.push(claimableAt(fromRow(value), now));
+      // A lower bound on purpose: WebKit answers an unbounded index read with rows that have no
+      // key (incomplete messages) too.
+      const all = IDBKeyRange.lowerBound([Number.NEGATIVE_INFINITY]);
+      for (const value of await rows.index(BY_DUE).getAll(all, held.length + 1)) {
+        const at = heldIds.has(value.id) ? null : claimableAt(fromRow(value), now);
+        if (at === null) continue;
+        candidates.push(at);
         break;
       }
       const times = candidates.filter((at) => at !== null);
