@@ -5,6 +5,9 @@ export default defineConfig({
   resolve: { conditions: ['source', 'module', 'browser', 'development|production'] },
   ssr: { resolve: { conditions: ['source', 'module', 'node', 'development|production'] } },
   test: {
+    // A hang detector, not a speed check (see docs/toolchain-notes.md): vitest's 5 s default
+    // failed tests that took 7 s while every suite ran at once on 2 cores.
+    testTimeout: 60_000,
     include: ['test/**/*.test.ts'],
     // The JSON report feeds scripts/test-summary.mjs (the run's closing "N passed, N failed" line).
     reporters: ['default', ['json', { outputFile: 'test-results/test.json' }]],

@@ -20,6 +20,9 @@ export default defineConfig({
     },
   },
   test: {
+    // A hang detector, not a speed check (see docs/toolchain-notes.md): vitest's 5 s default
+    // failed tests that took 7 s while every suite ran at once on 2 cores.
+    testTimeout: 60_000,
     include: ['test/workers/**/*.test.ts'],
     globalSetup: ['test/global-setup.ts'],
     reporters: ['default', ['json', { outputFile: 'test-results/workers.json' }]],
