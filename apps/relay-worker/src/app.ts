@@ -10,7 +10,6 @@ import {
   sumStats,
   toMeta,
 } from '@mailspool/core';
-import { RelayMetaKey } from '@mailspool/relay';
 import { type RelayConfig, type RelayEnv, readConfig } from './config.js';
 import { authenticateAdmin, authenticateTenant } from './http/auth.js';
 import { readJson } from './http/body.js';
@@ -174,10 +173,7 @@ async function submit(ctx: Context): Promise<Response> {
   });
   // A scheduled send waits in the queue as a retry time: the shard's alarm wakes it then.
   const { sendAt } = submission;
-  const meta =
-    sendAt === undefined
-      ? envelopeMeta
-      : { ...envelopeMeta, [SEND_AT_KEY]: sendAt, [RelayMetaKey.NEXT_ATTEMPT]: sendAt };
+  const meta = sendAt === undefined ? envelopeMeta : { ...envelopeMeta, [SEND_AT_KEY]: sendAt };
   const schedule = sendAt === undefined ? {} : { retryAt: sendAt };
   const session = await tenantEngine(ctx.env, config, tenant).connect();
   try {
@@ -208,17 +204,7 @@ const MESSAGE_ID = /^[A-Za-z0-9._~-]{1,128}$/;
 
 async function describeOrThrow(session: StorageSession, id: string) {
   if (!MESSAGE_ID.test(id)) throw new ApiError('NOT_FOUND', 'no such message');
-  const [active, deferred] = await Promise.all([
-    session.getActiveMessages(),
-    session.getDeferredMessages(),
-  ]);
-  const view = await describeMessage(
-    session,
-    id as MessageId,
-    new Set(active),
-    new Set(deferred),
-    Date.now(),
-  );
+  const view = await describeMessage(session, id as MessageId, Date.now());
   if (!view) throw new ApiError('NOT_FOUND', 'no such message');
   return view;
 }

@@ -7,10 +7,11 @@ import {
   isMailspoolError,
   type Lease,
   type MessageId,
+  type MessageInfo,
   type MessageMeta,
   type StorageSession,
 } from '@mailspool/core';
-import { RelayMetaKey, readRelayState } from '@mailspool/relay';
+import { readRelayState } from '@mailspool/relay';
 
 /** A held message waits until released: its retry time is the end of time (`postsuper -h`). */
 export const HELD_UNTIL = 8.64e15;
@@ -42,23 +43,22 @@ export interface MessageView {
 }
 
 /**
- * A message's view, or `undefined` when it is gone. `active` and `deferred` are the session's
- * active and deferred lists (fetched once by the caller for many messages).
+ * A message's view, or `undefined` when it is gone (or only claimed, not written yet). One
+ * `inspect`: the engine's own state, retry time and lock, and the meta, without contents.
  */
 export async function describeMessage(
   session: StorageSession,
   id: MessageId,
-  active: ReadonlySet<MessageId>,
-  deferred: ReadonlySet<MessageId>,
   now: number,
 ): Promise<MessageView | undefined> {
-  let meta: MessageMeta;
+  let info: MessageInfo;
   try {
-    meta = await session.getMessageMeta(id);
+    info = await session.inspect(id);
   } catch (error) {
     if (isMailspoolError(error, 'NOT_FOUND')) return undefined;
     throw error;
   }
+  const { meta } = info;
   if (meta.sender === undefined) return undefined; // claimed, not yet written: not a message yet
   const envelope = fromMeta(meta);
   const relay = readRelayState(meta);
@@ -71,25 +71,23 @@ export async function describeMessage(
         : 'pending';
   }
   const held = meta[HELD_KEY] === true;
-  // `getDeferredMessages` also lists retries that are due already; "deferred" here means waiting.
-  const waiting = deferred.has(id) && (relay.nextAttempt === undefined || relay.nextAttempt > now);
-  const scheduled = isScheduled(meta, now);
-  const state: MessageState = active.has(id)
-    ? 'sending'
-    : held
-      ? 'held'
-      : scheduled
-        ? 'scheduled'
-        : waiting
-          ? 'deferred'
-          : 'queued';
+  const state: MessageState =
+    info.state === 'active'
+      ? 'sending'
+      : held
+        ? 'held'
+        : isScheduled(meta, now)
+          ? 'scheduled'
+          : info.state === 'deferred'
+            ? 'deferred'
+            : 'queued';
   return {
     id,
     state,
     from: envelope.sender,
     attempts: envelope.attempts,
     receivedAt: envelope.timestamp,
-    nextAttemptAt: held ? null : (relay.nextAttempt ?? null),
+    nextAttemptAt: held ? null : info.retryAt,
     recipients,
     lastError: relay.lastError ?? null,
     lastAttemptAt: relay.lastAttempt ?? null,
@@ -104,23 +102,17 @@ export async function listMessages(
   limit: number,
   now: number,
 ): Promise<{ total: number; messages: MessageView[] }> {
-  const [all, activeIds, deferredIds] = await Promise.all([
-    session.getAllMessages(),
-    session.getActiveMessages(),
-    session.getDeferredMessages(),
-  ]);
-  const active = new Set(activeIds);
-  const deferred = new Set(deferredIds);
+  // The engine's lists narrow the ids to describe; each description is one `inspect`.
   const candidates =
     filter === 'sending'
-      ? activeIds
+      ? await session.getActiveMessages()
       : filter === 'deferred' || filter === 'held' || filter === 'scheduled'
-        ? deferredIds
-        : all;
+        ? await session.getDeferredMessages()
+        : await session.getAllMessages();
   const messages: MessageView[] = [];
   let total = 0;
   for (const id of candidates) {
-    const view = await describeMessage(session, id, active, deferred, now);
+    const view = await describeMessage(session, id, now);
     if (!view || (filter !== 'all' && view.state !== filter)) continue;
     total++;
     if (messages.length < limit) messages.push(view);
@@ -181,10 +173,7 @@ export async function flush(session: StorageSession, now: number): Promise<numbe
           await session.releaseLease(lease);
           return false;
         }
-        await session.commitAttempt(lease, {
-          meta: { ...meta, [RelayMetaKey.NEXT_ATTEMPT]: now },
-          retryAt: now,
-        });
+        await session.commitAttempt(lease, { retryAt: now });
         return true;
       });
       if (made) flushed++;
@@ -218,10 +207,7 @@ export async function release(session: StorageSession, id: MessageId, now: numbe
   await underLease(session, id, async (lease) => {
     const { [HELD_KEY]: _held, ...rest } = await session.getMessageMeta(id);
     const at = isScheduled(rest, now) ? (rest[SEND_AT_KEY] as number) : now;
-    await session.commitAttempt(lease, {
-      meta: { ...rest, [RelayMetaKey.NEXT_ATTEMPT]: at },
-      retryAt: at,
-    });
+    await session.commitAttempt(lease, { meta: rest, retryAt: at });
   });
 }
 

@@ -360,8 +360,6 @@ async function attempt(
     [RelayMetaKey.FAILED]: [...state.failed, ...failed.map((r) => r.recipient)],
     [RelayMetaKey.LAST_ATTEMPT]: now,
   };
-  if (retryAt !== undefined) next[RelayMetaKey.NEXT_ATTEMPT] = retryAt;
-  else delete next[RelayMetaKey.NEXT_ATTEMPT];
   if (deferred.length > 0) {
     next[RelayMetaKey.LAST_ERROR] = formatDiagnostic(deferred[0]!.diagnostic).slice(
       0,

@@ -14,11 +14,6 @@ export const RelayMetaKey = {
   LAST_ATTEMPT: 'last_attempt',
   /** `string`: the latest temporary failure, as `code status text` (for operators and logs). */
   LAST_ERROR: 'last_error',
-  /**
-   * `number`: epoch ms of the next attempt, mirroring the retry time the relay set (the contract
-   * has no getter for it); absent when no retry is scheduled. For operators and status pages.
-   */
-  NEXT_ATTEMPT: 'next_attempt',
   /** `true` on a DSN made by the relay (its sender is also `''`). */
   BOUNCE: 'bounce',
   /** `string`, on a DSN: the id of the message it reports on. */
@@ -31,7 +26,6 @@ export interface RelayState {
   readonly failed: readonly string[];
   readonly lastAttempt: number | undefined;
   readonly lastError: string | undefined;
-  readonly nextAttempt: number | undefined;
 }
 
 function corrupt(key: string): MailspoolError {
@@ -56,15 +50,11 @@ export function readRelayState(meta: MessageMeta): RelayState {
     throw corrupt(RelayMetaKey.LAST_ATTEMPT);
   if (lastError !== undefined && typeof lastError !== 'string')
     throw corrupt(RelayMetaKey.LAST_ERROR);
-  const nextAttempt = meta[RelayMetaKey.NEXT_ATTEMPT];
-  if (nextAttempt !== undefined && typeof nextAttempt !== 'number')
-    throw corrupt(RelayMetaKey.NEXT_ATTEMPT);
   return {
     delivered: stringList(meta, RelayMetaKey.DELIVERED),
     failed: stringList(meta, RelayMetaKey.FAILED),
     lastAttempt,
     lastError,
-    nextAttempt,
   };
 }
 

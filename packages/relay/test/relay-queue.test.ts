@@ -103,10 +103,15 @@ describe('outcomes', () => {
       attempts: 1,
       last_attempt: T0,
       last_error: '451 4.2.1 Mailbox busy',
-      next_attempt: T0 + 300_000,
       delivered: [],
       failed: [],
     });
+    expect(stored!.meta).not.toHaveProperty('next_attempt');
+    const session = await engine.connect();
+    expect((await session.inspect(id)).retryAt, 'the retry time, from the engine').toBe(
+      T0 + 300_000,
+    );
+    await session.close();
     expect(await stats(engine)).toMatchObject({ active: 0, deferred: 1, due: 0 });
     // Not before the retry time...
     clock.advance(299_999);
