@@ -5,7 +5,7 @@
  * re-validate and always receive well-formed ids, copied meta, bytes and an explicit `now`.
  */
 import { type Clock, systemClock } from './clock.js';
-import { ErrorCode, MailspoolError } from './errors.js';
+import { ErrorCode, isMailspoolError, MailspoolError } from './errors.js';
 import { assertMessageId, describe, newMessageId } from './ids.js';
 import { describeRecord, type MessageRecord, notFound } from './record.js';
 import type {
@@ -205,8 +205,11 @@ export abstract class BaseSession implements StorageSession {
             this._getMessageContents(lease.id),
           ]);
           return { ...lease, meta, contents };
-        } catch {
-          return undefined;
+        } catch (error) {
+          // Deleted between the claim and the read (an operator's unfenced delete): nothing to
+          // deliver. Any other failure is the caller's to see.
+          if (isMailspoolError(error, ErrorCode.NOT_FOUND)) return undefined;
+          throw error;
         }
       }),
     );
