@@ -9,7 +9,7 @@
  * engine (a small row per message with sparse `due`/`lock`/`retry` indexes, and the bytes in a
  * second store), so the raw rows measure what IndexedDB itself can do with that layout.
  */
-import { type Lease, newMessageId, type QueueStats } from '@mailspool/core';
+import { type ClaimedMessage, type Lease, newMessageId, type QueueStats } from '@mailspool/core';
 import { IndexedDbEngine } from '@mailspool/indexeddb';
 import Dexie, { type Table } from 'dexie';
 import { deleteDB, type IDBPDatabase, openDB } from 'idb';
@@ -340,48 +340,13 @@ async function seedEngine(
 }
 
 /**
- * claimDueMessages(50) (claim, meta and contents in one transaction) → deleteMessages(leases),
- * until empty: the drain as a relayer writes it now.
- */
-function engineClaimMessagesDrain(durability: Durability): Workload {
-  return async (n, tag) => {
-    const name = dbName(`engine-drain-claim-messages-${durability}`, tag);
-    const seeder = new IndexedDbEngine({ name, durability: 'relaxed' });
-    await seedEngine(seeder, makeBodies(n, tag));
-    await seeder.close();
-    const engine = new IndexedDbEngine({ name, durability });
-    const session = await engine.connect();
-    const tally = new Tally(tag);
-    let deleted = 0;
-    const start = performance.now();
-    for (;;) {
-      const claimed = await session.claimDueMessages({ limit: BATCH, ttl: TTL });
-      if (claimed.length === 0) break;
-      for (const message of claimed) tally.add(message.contents);
-      const result = await session.deleteMessages(claimed);
-      verify(result.stale.length === 0, `${result.stale.length} stale leases`);
-      deleted += result.deleted.length;
-    }
-    const ms = elapsed(start);
-    const stats = await session.stats();
-    await session.close();
-    await engine.close();
-    verify(deleted === n, `${deleted} deleted, expected ${n}`);
-    verify(stats.total === 0, `stats.total ${stats.total} after drain`);
-    const check = tally.check(n);
-    await verifyEmpty(name);
-    await deleteDB(name);
-    return { ops: n, ms, check };
-  };
-}
-
-/**
  * claimDue(50) → getMessageContents for each → deleteMessages(leases), until empty. The reads are
- * awaited one by one (`sequential`, as a delivery loop does) or issued together (`concurrent`).
+ * awaited one by one (`sequential`, as a delivery loop does) or issued together (`concurrent`);
+ * or the contents come with the claim (`claim-messages`: claimDueMessages, one transaction).
  */
 function engineDrain(
   durability: Durability,
-  reads: 'sequential' | 'concurrent' = 'sequential',
+  reads: 'sequential' | 'concurrent' | 'claim-messages' = 'sequential',
 ): Workload {
   return async (n, tag) => {
     const name = dbName(`engine-drain-${reads}-${durability}`, tag);
@@ -396,9 +361,14 @@ function engineDrain(
     let deleted = 0;
     const start = performance.now();
     for (;;) {
-      const leases = await session.claimDue({ limit: BATCH, ttl: TTL });
+      const leases =
+        reads === 'claim-messages'
+          ? await session.claimDueMessages({ limit: BATCH, ttl: TTL })
+          : await session.claimDue({ limit: BATCH, ttl: TTL });
       if (leases.length === 0) break;
-      if (reads === 'sequential') {
+      if (reads === 'claim-messages') {
+        for (const message of leases as ClaimedMessage[]) tally.add(message.contents);
+      } else if (reads === 'sequential') {
         for (const lease of leases) tally.add(await session.getMessageContents(lease.id));
       } else {
         const bodies = await Promise.all(leases.map((l) => session.getMessageContents(l.id)));
@@ -678,8 +648,8 @@ export const idbRows: Record<string, Record<string, Workload>> = {
     'engine-strict': engineDrain('strict'),
     'engine-concurrent-strict': engineDrain('strict', 'concurrent'),
     'engine-concurrent-relaxed': engineDrain('relaxed', 'concurrent'),
-    'engine-claim-messages-strict': engineClaimMessagesDrain('strict'),
-    'engine-claim-messages-relaxed': engineClaimMessagesDrain('relaxed'),
+    'engine-claim-messages-strict': engineDrain('strict', 'claim-messages'),
+    'engine-claim-messages-relaxed': engineDrain('relaxed', 'claim-messages'),
     'raw-batch-read-strict': rawDrain('batch-read', 'strict'),
     'raw-one-tx-strict': rawDrainOneTx('strict'),
     dexie: dexieDrain,
