@@ -63,8 +63,12 @@ describe('scheduled send and undo', () => {
     const canceled = await asTenant(`/v1/messages/${id}/cancel`, { method: 'POST' });
     expect(canceled.status).toBe(200);
     expect(await canceled.json()).toEqual({ id, state: 'canceled' });
-    expect(await state(id)).toEqual({ status: 404 });
-    expect((await asTenant(`/v1/messages/${id}/cancel`, { method: 'POST' })).status).toBe(404);
+    expect(await state(id)).toMatchObject({ status: 200, state: 'canceled', attempts: 0 });
+    const twice = await asTenant(`/v1/messages/${id}/cancel`, { method: 'POST' });
+    expect(twice.status).toBe(409);
+    expect(await twice.json()).toMatchObject({
+      error: { code: 'ALREADY_FINAL', state: 'canceled' },
+    });
     expect(await receivedWith(subject)).toHaveLength(0);
   });
 
@@ -139,6 +143,9 @@ describe('scheduled send and undo', () => {
       timeout: 15_000,
       interval: 100,
     });
-    expect(await state(id)).toEqual({ status: 404 });
+    await vi.waitFor(
+      async () => expect(await state(id)).toMatchObject({ status: 200, state: 'delivered' }),
+      { timeout: 15_000, interval: 100 },
+    );
   });
 });

@@ -55,7 +55,7 @@ describe('shard-local delivery', () => {
     expect(flushed.flushed).toBe(16);
     await vi.waitFor(
       async () => {
-        for (const id of ids) expect(await view(id)).toBeUndefined();
+        for (const id of ids) expect((await view(id))?.state).toBe('delivered');
       },
       { timeout: 20_000, interval: 200 },
     );
