@@ -5,6 +5,7 @@
  */
 import { env, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, inject, it, vi } from 'vitest';
+import { fingerprint, parseSubmission } from '../../src/submission.js';
 import { admin, api, mail, receivedWith, submit, tokens } from './helpers.js';
 
 const namespace = (env as unknown as { QUEUE_SHARD: DurableObjectNamespace }).QUEUE_SHARD;
@@ -120,6 +121,21 @@ describe('scheduled send and undo', () => {
     expect(again.status).toBe(409);
     const { id } = (await first.json()) as { id: string };
     await asTenant(`/v1/messages/${id}/cancel`, { method: 'POST' });
+  });
+
+  it('a retry with the same sendAt after that time is the same request (the page retries after its undo window)', async () => {
+    const t0 = Date.UTC(2030, 0, 1);
+    const body = { ...mail(['bob@example.org'], 'retry-later'), sendAt: t0 + 10_000 };
+    const first = parseSubmission(body, 5, { now: t0, maxScheduleDays: 30 });
+    const retry = parseSubmission(body, 5, { now: t0 + 3_600_000, maxScheduleDays: 30 });
+    expect(first.sendAt).toBe(t0 + 10_000);
+    expect(retry.sendAt).toBeUndefined(); // past: sent now
+    expect(await fingerprint(retry)).toBe(await fingerprint(first));
+    const other = parseSubmission({ ...body, sendAt: t0 + 20_000 }, 5, {
+      now: t0,
+      maxScheduleDays: 30,
+    });
+    expect(await fingerprint(other)).not.toBe(await fingerprint(first));
   });
 
   it('a cancel while the SMTP transaction runs is refused (409 ALREADY_SENDING) and the mail goes out once', async () => {
