@@ -48,6 +48,8 @@ export interface RelayPost {
   readonly from: string;
   readonly to: string[];
   readonly raw: string;
+  /** The `sendAt` it asked for (epoch ms), if any. */
+  readonly sendAt?: number;
   readonly status: number;
 }
 
@@ -99,11 +101,18 @@ export async function servePage(options: ServeOptions = {}): Promise<PageServer>
     }
     let text = '';
     for await (const chunk of request) text += chunk;
-    const body = JSON.parse(text) as { from: string; to: string[]; raw: string };
+    const body = JSON.parse(text) as { from: string; to: string[]; raw: string; sendAt?: number };
     const key = String(request.headers['idempotency-key'] ?? '');
     const status = accepted.has(key) ? 200 : 202;
     accepted.set(key, text);
-    posts.push({ key, from: body.from, to: body.to, raw: body.raw, status });
+    posts.push({
+      key,
+      from: body.from,
+      to: body.to,
+      raw: body.raw,
+      status,
+      ...(typeof body.sendAt === 'number' ? { sendAt: body.sendAt } : {}),
+    });
     return sendJson(response, status, { id: `relay-${key}`, duplicate: status === 200 });
   };
   const server: Server = createServer((request, response) => {
