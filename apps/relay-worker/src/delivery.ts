@@ -165,7 +165,10 @@ export class RelayShard extends QueueShard<RelayEnv> {
         ending !== undefined && ending.token === change.lease?.token ? ending.reason : undefined,
       now,
     });
-    if (change.ended) this.#attempts.delete(change.id);
+    // A note serves the one commit of its attempt: the one that ends the message or counts it.
+    const counted =
+      change.meta !== undefined && previous !== null && change.meta.attempts !== previous.attempts;
+    if (change.ended || counted) this.#attempts.delete(change.id);
     if (output === undefined) return;
     const retentionMs = (config?.retentionDays ?? 7) * DAY_MS;
     const expiresAt = change.ended ? now + retentionMs : null;
