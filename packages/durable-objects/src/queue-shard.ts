@@ -357,7 +357,17 @@ export class QueueShard<Env = unknown> extends DurableObject<Env> {
       this.#armed = null;
       return;
     }
-    await this.#housekeeping();
+    this.ctx.storage.transactionSync(() => this.#store.pruneRecords(this.#now(), PRUNE_PER_ALARM));
+    try {
+      await this.#dueAlarm();
+    } finally {
+      // After the due hook, so that notifications never hold up due mail. What this leaves
+      // due is covered by the wake-up just armed (it counts the outbox's first due time).
+      await this.#deliverOutbox();
+    }
+  }
+
+  async #dueAlarm(): Promise<void> {
     const now = this.#now();
     if (!this.#hooked) {
       await this.#arm(this.#store.nextHousekeeping(), true);
@@ -421,14 +431,12 @@ export class QueueShard<Env = unknown> extends DurableObject<Env> {
   }
 
   /**
-   * The alarm's housekeeping: drops expired records (a bounded number), then hands due outbox
-   * entries to `deliverOutboxEntry`, the first of each stream, a few at once, and records each
-   * outcome (delivered: dropped; failed: retried later). Bounded rounds, and none after a round
-   * with a failure: what is left is due again at once (the next alarm comes right back for it)
-   * or waits for its backoff.
+   * Hands due outbox entries to `deliverOutboxEntry`, the first of each stream, a few at once,
+   * and records each outcome (delivered: dropped; failed: retried later). Bounded rounds, and
+   * none after a round with a failure: what is left is due again at once (the next alarm comes
+   * right back for it) or waits for its backoff.
    */
-  async #housekeeping(): Promise<void> {
-    this.ctx.storage.transactionSync(() => this.#store.pruneRecords(this.#now(), PRUNE_PER_ALARM));
+  async #deliverOutbox(): Promise<void> {
     for (let round = 0; round < OUTBOX_ROUNDS; round++) {
       const entries = this.#store.outboxDue(this.#now(), OUTBOX_PER_ROUND);
       if (entries.length === 0) return;

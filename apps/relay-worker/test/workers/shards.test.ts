@@ -61,7 +61,7 @@ describe('shard-local delivery', () => {
     );
     for (let n = 0; n < 16; n++)
       expect(await receivedWith(`backlog-${run}-${n}-end`)).toHaveLength(1);
-  });
+  }, 60_000);
 
   it('a shard of a tenant the configuration does not name keeps its mail and a wake-up', async () => {
     const engine = new DurableObjectEngine({ namespace, shards: 1, name: 'tenant.ghost' });
