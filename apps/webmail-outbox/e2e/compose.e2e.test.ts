@@ -90,6 +90,55 @@ describe('compose: undo, notice, settings and a narrow screen', () => {
     }
   });
 
+  it('Send later posts the picked time; the Sent row follows the relay: scheduled, then bounced with the reason', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+    try {
+      const outbox = new OutboxPage(await context.newPage());
+      await outbox.open(`${server.origin}/`);
+      const tag = crypto.randomUUID().slice(0, 8);
+      const subject = `Later ${tag}`;
+      // Two hours ahead, in the picker's local-time format (minutes).
+      const at = new Date(Date.now() + 2 * 3_600_000);
+      at.setSeconds(0, 0);
+      const pad = (n: number) => String(n).padStart(2, '0');
+      const local = `${at.getFullYear()}-${pad(at.getMonth() + 1)}-${pad(at.getDate())}T${pad(at.getHours())}:${pad(at.getMinutes())}`;
+      const p = outbox.page;
+      await p.fill(byTestId('compose-to'), 'dave@example.org');
+      await p.fill(byTestId('compose-subject'), subject);
+      await p.fill(byTestId('compose-body'), 'Later, please.');
+      await p.fill(byTestId('compose-send-at'), local);
+      await p.click(byTestId('compose-send-later'));
+      await expect.poll(() => postsOf(subject).length, { timeout: 30_000 }).toBe(1);
+      const [post] = postsOf(subject);
+      expect(post!.sendAt).toBe(at.getTime());
+      const relayId = `relay-${post!.key}`;
+
+      const row = p.locator(byTestId('sent-row'), { hasText: subject });
+      server.statuses.set(relayId, { id: relayId, state: 'scheduled', results: {} });
+      await expect
+        .poll(() => row.getAttribute('data-delivery'), { timeout: 20_000 })
+        .toBe('scheduled');
+      server.statuses.set(relayId, {
+        id: relayId,
+        state: 'bounced',
+        results: {
+          'dave@example.org': { status: 'failed', reply: '550 5.1.1 no such user here', at: 1 },
+        },
+      });
+      // Asked again on its backoff (2 s, 4 s, …): the row turns Bounced, with the reason.
+      await expect
+        .poll(() => row.getAttribute('data-delivery'), { timeout: 30_000 })
+        .toBe('bounced');
+      expect(await row.locator(byTestId('sent-row-state')).textContent()).toBe('Bounced');
+      expect(await row.locator(byTestId('sent-row-detail')).textContent()).toBe(
+        'Bounced: dave@example.org: 550 5.1.1 no such user here',
+      );
+      expect(await row.getAttribute('data-final')).toBe('true');
+    } finally {
+      await context.close();
+    }
+  });
+
   it('at 390 px nothing overflows, Settings is on screen, and settings from config.json offer Close only', async () => {
     const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
     try {

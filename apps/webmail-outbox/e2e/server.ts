@@ -58,6 +58,11 @@ export interface PageServer {
   readonly origin: string;
   /** Every `POST /v1/messages` received, in order (only when `relay` was enabled). */
   readonly posts: RelayPost[];
+  /**
+   * What `GET /v1/messages/:id` answers, by relay id (`relay-<Idempotency-Key>`), as the Worker's
+   * delivery record would; an id not set here is `404`. Set by the test.
+   */
+  readonly statuses: Map<string, unknown>;
   close(): Promise<void>;
 }
 
@@ -74,6 +79,7 @@ export interface ServeOptions {
 /** Serves dist/ on 127.0.0.1 on a free port. */
 export async function servePage(options: ServeOptions = {}): Promise<PageServer> {
   const posts: RelayPost[] = [];
+  const statuses = new Map<string, unknown>();
   const accepted = new Map<string, string>();
   let origin = '';
   const handle = async (request: IncomingMessage, response: ServerResponse) => {
@@ -83,6 +89,16 @@ export async function servePage(options: ServeOptions = {}): Promise<PageServer>
     }
     if (url.pathname === '/v1/messages' && options.relayToken !== undefined) {
       return relay(request, response);
+    }
+    const status = /^\/v1\/messages\/([^/]+)$/.exec(url.pathname);
+    if (status && request.method === 'GET' && options.relayToken !== undefined) {
+      if (request.headers.authorization !== `Bearer ${options.relayToken}`) {
+        return sendJson(response, 401, { error: { code: 'UNAUTHORIZED', message: 'bad token' } });
+      }
+      const body = statuses.get(decodeURIComponent(status[1]!));
+      return body === undefined
+        ? sendJson(response, 404, { error: { code: 'NOT_FOUND', message: 'no such message' } })
+        : sendJson(response, 200, body);
     }
     if (request.method !== 'GET' && request.method !== 'HEAD') return send(response, 405, 'no');
     const path = normalize(decodeURIComponent(url.pathname)).replace(/^(\.\.[/\\])+/u, '');
@@ -123,6 +139,7 @@ export async function servePage(options: ServeOptions = {}): Promise<PageServer>
   return {
     origin,
     posts,
+    statuses,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

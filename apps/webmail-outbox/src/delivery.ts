@@ -14,6 +14,9 @@ import { type DeliveryStatus, FINAL_STATES, type SentEntry, type SentHistory } f
 export const CHECK_FIRST_MS = 2_000;
 export const CHECK_MAX_MS = 5 * 60_000;
 
+/** Answers of 404 after which the relay is taken to have forgotten the message. */
+export const UNKNOWN_AFTER = 5;
+
 /** The delay before the `checks + 1`-th question. */
 export function checkDelay(checks: number): number {
   return Math.min(CHECK_FIRST_MS * 2 ** Math.max(0, checks - 1), CHECK_MAX_MS);
@@ -57,7 +60,9 @@ export async function checkOne(
     const response = await fetchFn(messageUrl(config, entry.relayId!), {
       headers: { authorization: `Bearer ${config.token}` },
     });
-    if (response.status === 404) return later('unknown');
+    // The relay keeps a record from acceptance on, so a 404 means it forgot it (after its
+    // RETENTION_DAYS) or a wrong relay/tenant: believed only after a few asks.
+    if (response.status === 404) return later(checks >= UNKNOWN_AFTER ? 'unknown' : previous);
     if (!response.ok) return later(previous);
     const body = (await response.json()) as RelayStatus;
     const state = typeof body.state === 'string' ? body.state : previous;

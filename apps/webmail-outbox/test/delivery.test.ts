@@ -4,7 +4,7 @@
  * record with backoff until it is final; an online undo cancels at the relay.
  */
 import { describe, expect, it } from 'vitest';
-import { cancelAtRelay, checkDelay, checkDeliveries } from '../src/delivery.js';
+import { cancelAtRelay, checkDelay, checkDeliveries, UNKNOWN_AFTER } from '../src/delivery.js';
 import { Flusher } from '../src/flusher.js';
 import { MetaKey } from '../src/meta.js';
 import { cancel, queueDraft } from '../src/outbox.js';
@@ -138,6 +138,37 @@ describe('delivery checks', () => {
     );
     expect(calls).toHaveLength(4);
     expect(checkDelay(30)).toBe(5 * 60_000);
+  });
+
+  it('a 404 is believed only after a few asks: a record that appears late is still followed', async () => {
+    const env = setup();
+    await queueDraft(env.engine, draft('late'), env.clock.now(), { undoMs: 0 });
+    await flusherFor(env, new RelayDouble()).flush();
+    const late = statusRelay([404, 404, { state: 'delivered' }]);
+    for (let i = 0; i < 5; i++) {
+      const next = await checkDeliveries(env.history, config, late.fetchFn, env.clock.now());
+      if (next === null) break;
+      env.clock.advance(next - env.clock.now());
+    }
+    expect((await env.history.list())[0]!.delivery).toMatchObject({
+      state: 'delivered',
+      checks: 3,
+    });
+
+    const env2 = setup();
+    await queueDraft(env2.engine, draft('gone'), env2.clock.now(), { undoMs: 0 });
+    await flusherFor(env2, new RelayDouble()).flush();
+    const gone = statusRelay([404]);
+    for (let i = 0; i < 10; i++) {
+      const next = await checkDeliveries(env2.history, config, gone.fetchFn, env2.clock.now());
+      if (next === null) break;
+      env2.clock.advance(next - env2.clock.now());
+    }
+    expect((await env2.history.list())[0]!.delivery).toMatchObject({
+      state: 'unknown',
+      checks: UNKNOWN_AFTER,
+      nextCheckAt: null,
+    });
   });
 
   it('an online undo cancels at the relay; once sending it is too late', async () => {
