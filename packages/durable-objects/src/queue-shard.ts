@@ -358,27 +358,36 @@ export class QueueShard<Env = unknown> extends DurableObject<Env> {
       return;
     }
     this.ctx.storage.transactionSync(() => this.#store.pruneRecords(this.#now(), PRUNE_PER_ALARM));
+    // If the due part fails unexpectedly, due mail still gets a wake-up (the runtime also
+    // retries a throwing alarm).
+    let next = this.#hooked ? this.#store.nextWake(this.#now(), false) : null;
     try {
-      await this.#dueAlarm();
+      if (this.#hooked) next = await this.#dueAlarm();
     } finally {
-      // After the due hook, so that notifications never hold up due mail. What this leaves
-      // due is covered by the wake-up just armed (it counts the outbox's first due time).
+      // After the due hook, so that notifications never hold up due mail; the wake-up is armed
+      // after both, from what each left.
       await this.#deliverOutbox();
+      const housekeeping = this.#store.nextHousekeeping();
+      await this.#arm(
+        next === null ? housekeeping : housekeeping === null ? next : Math.min(next, housekeeping),
+        true,
+      );
     }
   }
 
-  async #dueAlarm(): Promise<void> {
+  /**
+   * The due part of the alarm: calls the hook when mail is due and answers when due mail next
+   * needs a wake-up (`null`: never), as the rules above say.
+   */
+  async #dueAlarm(): Promise<number | null> {
     const now = this.#now();
-    if (!this.#hooked) {
-      await this.#arm(this.#store.nextHousekeeping(), true);
-      return;
-    }
     const { count, ids } = this.#store.dueSummary(now, DUE_EVENT_IDS);
-    if (count === 0) {
-      await this.#arm(this.#wake(now, false), true);
-      return;
-    }
+    if (count === 0) return this.#store.nextWake(now, false);
     const failures = this.#store.getState(FAILURES);
+    // A shard with records or an outbox is also woken for them, so it can be woken while a
+    // failed hook backs off: the hook then waits its turn.
+    const backoff = this.#store.getState(RETRY_AT);
+    if (this.#observed && failures > 0 && now < backoff) return backoff;
     const before = this.#changes;
     try {
       await this.onDue({
@@ -396,8 +405,7 @@ export class QueueShard<Env = unknown> extends DurableObject<Env> {
         this.#store.setState(RETRY_AT, retryAt);
       });
       console.warn(`mailspool: due hook failed (attempt ${failures + 1}); retrying`, error);
-      await this.#arm(retryAt, true);
-      return;
+      return retryAt;
     }
     const later = this.#now();
     const left = this.#store.dueSummary(later, 0).count;
@@ -411,13 +419,10 @@ export class QueueShard<Env = unknown> extends DurableObject<Env> {
         this.#store.setState(IDLE, idle);
       });
     }
-    if (left === 0 || progressed) {
-      await this.#arm(this.#wake(later, false), true);
-      return;
-    }
+    if (left === 0 || progressed) return this.#store.nextWake(later, false);
     const again = now + this.retryDelay(idle);
-    const sooner = this.#wake(later, true);
-    await this.#arm(sooner === null ? again : Math.min(again, sooner), true);
+    const sooner = this.#store.nextWake(later, true);
+    return sooner === null ? again : Math.min(again, sooner);
   }
 
   // ---- helpers ---------------------------------------------------------------------------------
