@@ -5,15 +5,19 @@ import { defineConfig } from 'vitest/config';
 const smtpPort = await freePort();
 const sinkHttpPort = await freePort();
 const stallPort = await freePort();
+const webhookPort = await freePort();
 
 export const TENANT_TOKENS = {
   acme: 'acme-token-0123456789abcdef',
   globex: 'globex-token-0123456789abcdef',
 };
 export const ADMIN_TOKEN = 'admin-token-0123456789abcdef';
+/** acme's webhook: the receiver test/global-setup.ts starts on 127.0.0.1. */
+export const WEBHOOK_SECRET = 'acme-webhook-secret-0123456789';
 
 // The Worker runs inside workerd with its real wrangler.jsonc; only the environment differs:
-// the smarthost is the smtp-sink that test/global-setup.ts starts on 127.0.0.1.
+// the smarthost is the smtp-sink that test/global-setup.ts starts on 127.0.0.1, and so is acme's
+// webhook receiver.
 export default defineConfig({
   plugins: [
     cloudflareTest({
@@ -35,6 +39,9 @@ export default defineConfig({
             globex: ['@globex.example', 'alice@example.com'],
           }),
           ADMIN_TOKEN,
+          TENANT_WEBHOOKS: JSON.stringify({
+            acme: { url: `http://127.0.0.1:${webhookPort}/hook/acme`, secret: WEBHOOK_SECRET },
+          }),
         },
       },
     }),
@@ -51,6 +58,8 @@ export default defineConfig({
       smtpPort,
       sinkHttpPort,
       stallPort,
+      webhookPort,
+      webhookSecret: WEBHOOK_SECRET,
       tenantTokens: TENANT_TOKENS,
       adminToken: ADMIN_TOKEN,
     },

@@ -192,3 +192,38 @@ describe('webmail outbox → relay Worker → SMTP', () => {
     await context.close();
   });
 });
+
+describe('undo and delivery status, against the relay Worker', () => {
+  it('Undo online cancels at the relay (the mail never reaches SMTP); a kept mail shows Delivered from its record', async () => {
+    const { context, outbox } = await openOutbox();
+    const tag = crypto.randomUUID().slice(0, 8);
+    const undone = `Undo online ${tag}`;
+    const kept = `Kept online ${tag}`;
+    await outbox.compose({ to: 'frank@example.org', subject: undone, body: 'Take it back.' });
+    // Posted at once, with sendAt at the end of the undo window: the relay holds it.
+    await expect.poll(() => outbox.sentRows().count(), { timeout: 10_000 }).toBe(1);
+    await outbox.page.click('[data-testid="compose-undo"]');
+    await expect
+      .poll(() => outbox.page.locator('[data-testid="compose-notice"]').textContent(), {
+        timeout: 15_000,
+      })
+      .toBe('Undone: the relay will not send it.');
+    const undoneRow = outbox.page.locator('[data-testid="sent-row"]', { hasText: undone });
+    await expect.poll(() => undoneRow.getAttribute('data-delivery')).toBe('canceled');
+
+    await outbox.compose({ to: 'grace@example.org', subject: kept, body: 'Keep it.' });
+    await expect.poll(() => copies(kept), { timeout: 60_000, interval: 250 }).toBe(1);
+    const keptRow = outbox.page.locator('[data-testid="sent-row"]', { hasText: kept });
+    await expect
+      .poll(() => keptRow.getAttribute('data-delivery'), { timeout: 60_000, interval: 250 })
+      .toBe('delivered');
+    expect(await keptRow.locator('[data-testid="sent-row-state"]').textContent()).toBe('Delivered');
+    // The kept mail was sent after the undone one's window ended: that one never arrived.
+    expect(copies(undone)).toBe(0);
+    await outbox.page.screenshot({
+      path: join(shots, 'outbox-undo-delivered.png'),
+      fullPage: true,
+    });
+    await context.close();
+  });
+});

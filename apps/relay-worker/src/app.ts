@@ -10,7 +10,9 @@ import {
   sumStats,
   toMeta,
 } from '@mailspool/core';
+import { shardOf } from '@mailspool/durable-objects';
 import { type RelayConfig, type RelayEnv, readConfig } from './config.js';
+import type { EndResult, RelayShard } from './delivery.js';
 import { authenticateAdmin, authenticateTenant } from './http/auth.js';
 import { readJson } from './http/body.js';
 import { corsHeaders, preflight, withHeaders } from './http/cors.js';
@@ -23,13 +25,14 @@ import {
   MessageSending,
   type MessageState,
   release,
-  remove,
   SEND_AT_KEY,
 } from './queue.js';
+import { asRecord, type MessageStatus, queuedStatus, recordStatus } from './records.js';
+import { tenantView } from './redact.js';
 import { senderAllowed, senderRule } from './senders.js';
 import { renderStatus } from './status-page.js';
 import { fingerprint, idempotencyKeyOf, parseSubmission } from './submission.js';
-import { tenantEngine } from './tenants.js';
+import { tenantEngine, tenantShardName } from './tenants.js';
 
 const LIST_LIMIT = 200;
 const STATES = new Set(['all', 'scheduled', 'queued', 'deferred', 'sending', 'held']);
@@ -101,13 +104,13 @@ async function route(ctx: Context): Promise<Response> {
   if (parts[0] === 'v1' && parts[1] === 'messages' && parts.length === 4 && parts[3] === 'cancel') {
     if (method !== 'POST') throw notAllowed('POST');
     const tenant = await authenticateTenant(request, ctx.config.tenants);
-    return withSession(ctx, tenant, (session) => cancelOrThrow(session, parts[2]!));
+    return cancelOrThrow(ctx, tenant, parts[2]!);
   }
   if (parts[0] === 'v1' && parts[1] === 'messages' && parts.length === 3) {
     if (method !== 'GET') throw notAllowed('GET');
     const tenant = await authenticateTenant(request, ctx.config.tenants);
     return withSession(ctx, tenant, async (session) =>
-      json(tenantView(await describeOrThrow(session, parts[2]!), ctx.config)),
+      json(tenantView(await statusOrThrow(ctx, tenant, session, parts[2]!), ctx.config)),
     );
   }
   if (path === '/status') {
@@ -203,25 +206,109 @@ async function submit(ctx: Context): Promise<Response> {
 const MESSAGE_ID = /^[A-Za-z0-9._~-]{1,128}$/;
 
 async function describeOrThrow(session: StorageSession, id: string) {
-  if (!MESSAGE_ID.test(id)) throw new ApiError('NOT_FOUND', 'no such message');
-  const view = await describeMessage(session, id as MessageId, Date.now());
+  const view = await describeOrUndefined(session, id);
   if (!view) throw new ApiError('NOT_FOUND', 'no such message');
   return view;
 }
 
+async function describeOrUndefined(session: StorageSession, id: string) {
+  if (!MESSAGE_ID.test(id)) return undefined;
+  const view = await describeMessage(session, id as MessageId, Date.now());
+  return view;
+}
+
+/** The shard that holds `id` of `tenant`, or `undefined` for an id no shard of it can hold. */
+function shardStub(
+  ctx: Context,
+  tenant: string,
+  id: string,
+): DurableObjectStub<RelayShard> | undefined {
+  const index = MESSAGE_ID.test(id) ? shardOf(id) : undefined;
+  if (index === undefined || index >= ctx.config.shards) return undefined;
+  const namespace = ctx.env.QUEUE_SHARD as unknown as DurableObjectNamespace<RelayShard>;
+  return namespace.get(namespace.idFromName(tenantShardName(tenant, index)));
+}
+
+/** The stored delivery record of `id`, if any. */
+async function recordOf(stub: DurableObjectStub<RelayShard>, id: string) {
+  const text = await stub.deliveryRecord(id);
+  if (text === null) return undefined;
+  const { data, expiresAt } = JSON.parse(text) as { data: unknown; expiresAt: number | null };
+  const record = asRecord(data);
+  return record === undefined ? undefined : { record, expiresAt };
+}
+
+/**
+ * `GET /v1/messages/:id`: the live view while the message is queued (with the SMTP replies
+ * recorded so far), its delivery record once it left the queue (for RETENTION_DAYS). The queue
+ * is read first: its record is written in the same transaction that removes it, so a message
+ * is never missed between the two reads.
+ */
+async function statusOrThrow(
+  ctx: Context,
+  tenant: string,
+  session: StorageSession,
+  id: string,
+): Promise<MessageStatus> {
+  const stub = shardStub(ctx, tenant, id);
+  if (stub === undefined) throw new ApiError('NOT_FOUND', 'no such message');
+  const live = await describeOrUndefined(session, id);
+  const stored = await recordOf(stub, id);
+  if (stored !== undefined && stored.record.state !== null) {
+    return recordStatus(
+      id as MessageId,
+      stored.record,
+      stored.record.state,
+      null,
+      stored.expiresAt,
+    );
+  }
+  if (live === undefined) throw new ApiError('NOT_FOUND', 'no such message');
+  return queuedStatus(live, stored?.record);
+}
+
 /**
  * Undo / cancel: takes the message out of the queue if no SMTP transaction for it has started
- * (one fenced step, see queue.ts), else `409 ALREADY_SENDING` and nothing changes. A cancel that
- * races a claim is settled by the lease: either the cancel holds it (the relayer can't start) or
- * the relayer does (the cancel is refused). Never "canceled" and delivered.
+ * (one fenced step in its shard, `RelayShard.endMessage`), else `409 ALREADY_SENDING` and
+ * nothing changes; a message that already left the queue is `409 ALREADY_FINAL` with its state.
+ * A cancel that races a claim is settled by the lease: either the cancel holds it (the relayer
+ * can't start) or the relayer does (the cancel is refused). Never "canceled" and delivered.
  */
-async function cancelOrThrow(session: StorageSession, id: string): Promise<Response> {
-  if (!MESSAGE_ID.test(id)) throw new ApiError('NOT_FOUND', 'no such message');
-  await operatorAction(() => remove(session, id as MessageId), {
-    code: 'ALREADY_SENDING',
-    message: 'the message is being delivered now; it can no longer be canceled',
-  });
-  return json({ id, state: 'canceled' });
+async function cancelOrThrow(ctx: Context, tenant: string, id: string): Promise<Response> {
+  const stub = shardStub(ctx, tenant, id);
+  if (stub === undefined) throw new ApiError('NOT_FOUND', 'no such message');
+  const result = await stub.endMessage(id, 'canceled');
+  if (result === 'ended') return json({ id, state: 'canceled' });
+  return endFailed(stub, id, result, 'ALREADY_SENDING');
+}
+
+/** The error of an `endMessage` that did not end the message. */
+async function endFailed(
+  stub: DurableObjectStub<RelayShard>,
+  id: string,
+  result: Exclude<EndResult, 'ended'>,
+  sending: 'ALREADY_SENDING' | 'MESSAGE_SENDING',
+): Promise<never> {
+  if (result === 'sending') {
+    throw new ApiError(
+      sending,
+      sending === 'ALREADY_SENDING'
+        ? 'the message is being delivered now; it can no longer be canceled'
+        : `${id} is being delivered right now; nothing was changed (try again when the attempt ends)`,
+      {},
+      { state: 'sending' },
+    );
+  }
+  const stored = await recordOf(stub, id);
+  if (stored?.record.state) {
+    throw new ApiError(
+      'ALREADY_FINAL',
+      `the message already left the queue (${stored.record.state})`,
+      {},
+      { state: stored.record.state },
+    );
+  }
+  throw new ApiError('NOT_FOUND', 'no such message');
 }
 
 /**
@@ -243,26 +330,6 @@ async function operatorAction(
     if (isMailspoolError(error, 'NOT_FOUND')) throw new ApiError('NOT_FOUND', 'no such message');
     throw error;
   }
-}
-
-/**
- * A message's view as its tenant sees it: the last error without the smarthost's address (the
- * relay's internal network is the operator's business; the admin API keeps the full text).
- */
-export function tenantView<T extends { lastError: string | null }>(
-  view: T,
-  config: RelayConfig,
-): T {
-  if (view.lastError === null) return view;
-  const { host, port } = config.smarthost;
-  const text = view.lastError
-    .split(`${host}:${port}`)
-    .join('the smarthost')
-    .split(host)
-    .join('the smarthost')
-    .replace(/\[?(?:\d{1,3}\.){3}\d{1,3}\]?(?::\d+)?/g, 'the smarthost')
-    .replace(/\[(?:IPv6:)?[0-9a-f:.]*:[0-9a-f:.]*\]|[0-9a-f]*::[0-9a-f:]*/gi, 'the smarthost');
-  return { ...view, lastError: text };
 }
 
 function knownTenant(ctx: Context, tenant: string | undefined): string {
@@ -306,12 +373,12 @@ async function admin(ctx: Context, parts: string[], method: string): Promise<Res
   const id = rest[1]!;
   if (rest.length === 2) {
     if (method === 'GET')
-      return json(await withSession(ctx, tenant, (s) => describeOrThrow(s, id)));
+      return json(await withSession(ctx, tenant, (s) => statusOrThrow(ctx, tenant, s, id)));
     if (method === 'DELETE') {
-      await withSession(ctx, tenant, async (s) => {
-        await describeOrThrow(s, id);
-        await operatorAction(() => remove(s, id as MessageId));
-      });
+      const stub = shardStub(ctx, tenant, id);
+      if (stub === undefined) throw new ApiError('NOT_FOUND', 'no such message');
+      const result = await stub.endMessage(id, 'deleted');
+      if (result !== 'ended') await endFailed(stub, id, result, 'MESSAGE_SENDING');
       return json({ deleted: id });
     }
     throw notAllowed('GET, DELETE');

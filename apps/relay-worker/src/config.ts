@@ -2,6 +2,7 @@
 import { parseTenantTokens } from './http/auth.js';
 import { parseOrigins } from './http/cors.js';
 import { parseTenantSenders, type SenderRule } from './senders.js';
+import { parseTenantWebhooks, type WebhookTarget } from './webhooks.js';
 
 /** What the Worker's environment holds (see wrangler.jsonc and README.md). */
 export interface RelayEnv {
@@ -27,6 +28,10 @@ export interface RelayEnv {
   readonly ADMIN_TOKEN?: string;
   /** JSON object of tenant id → the senders it may use (see senders.ts); unnamed: none. */
   readonly TENANT_SENDERS?: string;
+  /** Secret: JSON object of tenant id → `{ url, secret }` of its webhook (see webhooks.ts). */
+  readonly TENANT_WEBHOOKS?: string;
+  /** Days a delivery record is kept after its message left the queue (default 7). */
+  readonly RETENTION_DAYS?: string;
 }
 
 export interface RelayConfig {
@@ -37,6 +42,8 @@ export interface RelayConfig {
   readonly allowedOrigins: ReadonlySet<string>;
   readonly tenants: ReadonlyMap<string, string>;
   readonly senders: ReadonlyMap<string, SenderRule>;
+  readonly webhooks: ReadonlyMap<string, WebhookTarget>;
+  readonly retentionDays: number;
   readonly adminToken: string | undefined;
   readonly hostname: string;
   readonly smarthost: {
@@ -87,6 +94,8 @@ export function readConfig(env: RelayEnv): RelayConfig {
     allowedOrigins: parseOrigins(env.ALLOWED_ORIGINS),
     tenants,
     senders: parseTenantSenders(env.TENANT_SENDERS, new Set(tenants.keys())),
+    webhooks: parseTenantWebhooks(env.TENANT_WEBHOOKS, new Set(tenants.keys())),
+    retentionDays: integer(env.RETENTION_DAYS, 7, 'RETENTION_DAYS', 1, 90),
     adminToken: env.ADMIN_TOKEN,
     hostname: env.HOSTNAME || 'localhost',
     smarthost: {

@@ -3,13 +3,51 @@
  * relays its own due messages (claimDue → SMTP → fenced commit) through the configured smarthost,
  * on its own store with no RPC, so N shards deliver N disjoint sets of mail in parallel. Bounces
  * are queued on the same shard and delivered the same way.
+ *
+ * Every queue change that matters to the sender is recorded in the same transaction as the
+ * change (`onMessageChange`): a delivery record (records.ts) and, for a tenant with a webhook,
+ * an event in the shard's outbox, POSTed by the alarm (webhooks.ts). The SMTP replies come from
+ * the attempt itself: the relayer this shard hands the relay loop notes each attempt's outcomes
+ * in memory, and the attempt's commit, in this same object, turns them into the record.
  */
-import { type DueEvent, QueueShard, type ShardLocalEngine } from '@mailspool/durable-objects';
-import { type RelayEvent, runRelayOnce } from '@mailspool/relay';
+import { isMailspoolError, type Lease, type MessageId, type MessageMeta } from '@mailspool/core';
+import {
+  type DueEvent,
+  type MessageChange,
+  type OutboxEntry,
+  QueueShard,
+  type ShardLocalEngine,
+} from '@mailspool/durable-objects';
+import {
+  type DeliverOptions,
+  type DeliveryResult,
+  isRelayError,
+  type OutgoingMessage,
+  RelayErrorCode,
+  type RelayEvent,
+  type Relayer,
+  runRelayOnce,
+} from '@mailspool/relay';
 import { createCloudflareRelayer } from '@mailspool/relay/cloudflare';
 import { type RelayConfig, type RelayEnv, readConfig } from './config.js';
+import {
+  type AttemptNote,
+  type DeliveryRecord,
+  nextRecord,
+  parseRecord,
+  recordStatus,
+} from './records.js';
+import { tenantView } from './redact.js';
 import { tenantOfShard, tenantShardName } from './tenants.js';
 import { withTraceHeader } from './trace.js';
+import { deliverEvent, eventBody } from './webhooks.js';
+
+const DAY_MS = 86_400_000;
+/** How long a cancel or an operator's delete holds its message's lease (one commit). */
+const END_LEASE_MS = 30_000;
+
+/** What `RelayShard.endMessage` did. */
+export type EndResult = 'ended' | 'sending' | 'not_found';
 
 /** Messages leased per relay run; at most `RELAY_CONCURRENCY` SMTP connections at once. */
 const BATCH = 10;
@@ -29,6 +67,11 @@ const ALARM_BUDGET_MS = 30_000;
 export const LEASE_TTL_MS = 60_000;
 
 export class RelayShard extends QueueShard<RelayEnv> {
+  /** The latest attempt's outcomes per message, from the relayer to the attempt's commit. */
+  readonly #attempts = new Map<MessageId, AttemptNote>();
+  /** Cancels and deletes in progress, by message, with the lease token they hold. */
+  readonly #endings = new Map<MessageId, { token: number; reason: 'canceled' | 'deleted' }>();
+
   protected override async onDue(event: DueEvent): Promise<void> {
     const config = readConfig(this.env);
     const tenant = this.#tenant(config);
@@ -40,7 +83,134 @@ export class RelayShard extends QueueShard<RelayEnv> {
         `shard ${event.name ?? event.shard} has due mail but no configured tenant; retrying`,
       );
     }
-    await deliverDue(engine, config, tenant);
+    await deliverDue(engine, config, tenant, this.#attempts);
+  }
+
+  // ---- RPC methods (called by the Worker's fetch handler, app.ts) ------------------------------
+
+  /**
+   * The stored delivery record of `id` as JSON text `{ data, expiresAt }` (`data`: a
+   * {@link DeliveryRecord}), or `null` when there is none or it expired.
+   */
+  deliveryRecord(id: string): string | null {
+    if (typeof id !== 'string') return null;
+    const stored = this.readRecord(id);
+    return stored === undefined
+      ? null
+      : JSON.stringify({ data: JSON.parse(stored.data), expiresAt: stored.expiresAt });
+  }
+
+  /**
+   * Takes `id` out of the queue as `reason` (a tenant's cancel, an operator's delete) in one
+   * fenced step, recorded as such: `sending` (nothing changed) while an attempt holds the
+   * message's lease, so no SMTP transaction is ever cut off or followed by a "canceled".
+   */
+  async endMessage(id: string, reason: 'canceled' | 'deleted'): Promise<EndResult> {
+    if (reason !== 'canceled' && reason !== 'deleted') throw new TypeError('bad reason');
+    const engine = this.localEngine();
+    if (engine === undefined) return 'not_found';
+    const session = await engine.connect();
+    try {
+      let lease: Lease | null;
+      try {
+        lease = await session.acquireLease(id, END_LEASE_MS);
+      } catch (error) {
+        if (isMailspoolError(error, 'NOT_FOUND') || error instanceof TypeError) return 'not_found';
+        throw error;
+      }
+      if (lease === null) return 'sending';
+      this.#endings.set(id, { token: lease.token, reason });
+      try {
+        await session.commitAttempt(lease, { delete: true });
+      } finally {
+        this.#endings.delete(id);
+      }
+      return 'ended';
+    } finally {
+      await session.close();
+    }
+  }
+
+  // ---- records and events ------------------------------------------------------------------
+
+  /**
+   * Inside the transaction of every change to a message: updates its delivery record and queues
+   * the event it announces. Builds nothing from contents; never throws for a bad record or
+   * configuration (the mail matters more than its record: that is logged instead).
+   */
+  protected override onMessageChange(change: MessageChange): void {
+    let config: RelayConfig | undefined;
+    try {
+      config = readConfig(this.env);
+    } catch {
+      config = undefined; // the fetch handler reports a bad configuration; keep the record
+    }
+    let previous: MessageMeta | null;
+    try {
+      previous = change.previousMeta();
+    } catch {
+      return; // corrupt meta: nothing to record
+    }
+    const now = this.shardTime();
+    const ending = this.#endings.get(change.id);
+    const existing = this.readRecord(change.id);
+    const output = nextRecord({
+      kind: change.kind,
+      ended: change.ended,
+      previous,
+      next: change.meta,
+      existing: existing === undefined ? undefined : parseRecord(existing.data),
+      attempt: this.#attempts.get(change.id),
+      ending:
+        ending !== undefined && ending.token === change.lease?.token ? ending.reason : undefined,
+      now,
+    });
+    // A note serves the one commit of its attempt: the one that ends the message or counts it.
+    const counted =
+      change.meta !== undefined && previous !== null && change.meta.attempts !== previous.attempts;
+    if (change.ended || counted) this.#attempts.delete(change.id);
+    if (output === undefined) return;
+    const retentionMs = (config?.retentionDays ?? 7) * DAY_MS;
+    const expiresAt = change.ended ? now + retentionMs : null;
+    this.keepRecord(change.id, JSON.stringify(output.record), expiresAt);
+    const tenant = config === undefined ? undefined : tenantOfShard(this.shardName);
+    if (
+      output.event === undefined ||
+      config === undefined ||
+      tenant === undefined ||
+      output.record.bounce ||
+      !config.webhooks.has(tenant)
+    ) {
+      return;
+    }
+    const status = recordStatus(
+      change.id,
+      output.record,
+      output.record.state ?? 'deferred',
+      change.ended ? null : (change.retryAt ?? null),
+      expiresAt,
+    );
+    this.enqueueOutbox(change.id, eventBody(output.event, tenantView(status, config), now));
+  }
+
+  /**
+   * POSTs one event to its tenant's webhook; throws (retried with backoff) while the receiver
+   * fails. An event older than the retention period, or of a tenant whose webhook was removed,
+   * is dropped with a log line: it describes a record that is gone, or nobody wants it.
+   */
+  protected override async deliverOutboxEntry(entry: OutboxEntry): Promise<void> {
+    const config = readConfig(this.env);
+    const tenant = this.#tenant(config);
+    if (tenant === undefined) throw new Error('the shard has no configured tenant');
+    const target = config.webhooks.get(tenant);
+    if (
+      target === undefined ||
+      entry.createdAt < this.shardTime() - config.retentionDays * DAY_MS
+    ) {
+      console.warn(`mailspool[${tenant}]: dropped webhook event of ${entry.stream}`);
+      return;
+    }
+    await deliverEvent(target, entry.body);
   }
 
   /**
@@ -82,6 +252,7 @@ export async function deliverDue(
   engine: ShardLocalEngine,
   config: RelayConfig,
   tenant: string,
+  notes: Map<MessageId, AttemptNote>,
 ): Promise<number> {
   const smtp = createCloudflareRelayer({
     host: config.smarthost.host,
@@ -92,7 +263,7 @@ export async function deliverDue(
     // Plain-text AUTH is allowed only when TLS is explicitly off: a local smarthost in development.
     allowPlaintextAuth: config.smarthost.tls === 'off',
   });
-  const relayer = withTraceHeader(smtp, tenant, config.hostname);
+  const relayer = noting(withTraceHeader(smtp, tenant, config.hostname), notes);
   const started = Date.now();
   let handled = 0;
   for (let run = 0; run < RUNS_PER_ALARM && Date.now() - started < ALARM_BUDGET_MS; run++) {
@@ -106,9 +277,52 @@ export async function deliverDue(
       onEvent: (event) => log(tenant, event),
     });
     handled += report.claimed;
+    // An attempt that lost its lease or failed wrote nothing: forget what its relayer said.
+    for (const message of report.messages) {
+      if (message.outcome === 'lease-lost' || message.outcome === 'error') notes.delete(message.id);
+    }
     if (report.claimed < BATCH) break;
   }
   return handled;
+}
+
+/**
+ * `relayer`, noting each attempt's outcomes in `notes` for the attempt's commit (see
+ * `RelayShard.onMessageChange`). A rejection is noted as the relay loop reads it: a temporary
+ * failure of every pending recipient (`INVALID_ADDRESS`: a permanent one), unless the lease was
+ * lost, when the loop writes nothing.
+ */
+function noting(relayer: Relayer, notes: Map<MessageId, AttemptNote>): Relayer {
+  return {
+    async deliver(message: OutgoingMessage, options: DeliverOptions): Promise<DeliveryResult> {
+      const pending = message.envelope.recipients;
+      try {
+        const result = await relayer.deliver(message, options);
+        notes.set(message.id, {
+          pending,
+          outcomes: Array.isArray(result?.recipients) ? result.recipients : [],
+          at: Date.now(),
+        });
+        return result;
+      } catch (error) {
+        if (options.signal.aborted) notes.delete(message.id);
+        else {
+          const permanent = isRelayError(error, RelayErrorCode.INVALID_ADDRESS);
+          const text = error instanceof Error ? error.message : String(error);
+          notes.set(message.id, {
+            pending,
+            outcomes: pending.map((recipient) => ({
+              recipient,
+              status: permanent ? 'failed' : 'deferred',
+              diagnostic: { status: permanent ? '5.1.3' : '4.0.0', text },
+            })),
+            at: Date.now(),
+          });
+        }
+        throw error;
+      }
+    },
+  };
 }
 
 function log(tenant: string, event: RelayEvent): void {

@@ -40,6 +40,8 @@ export interface MessageView {
   readonly lastError: string | null;
   readonly lastAttemptAt: number | null;
   readonly bounce: boolean;
+  /** The `sendAt` of a scheduled send; `null` when it was sent for now. */
+  readonly sendAt: number | null;
 }
 
 /**
@@ -92,6 +94,7 @@ export async function describeMessage(
     lastError: relay.lastError ?? null,
     lastAttemptAt: relay.lastAttempt ?? null,
     bounce: meta.bounce === true,
+    sendAt: typeof meta[SEND_AT_KEY] === 'number' ? (meta[SEND_AT_KEY] as number) : null,
   };
 }
 
@@ -208,15 +211,5 @@ export async function release(session: StorageSession, id: MessageId, now: numbe
     const { [HELD_KEY]: _held, ...rest } = await session.getMessageMeta(id);
     const at = isScheduled(rest, now) ? (rest[SEND_AT_KEY] as number) : now;
     await session.commitAttempt(lease, { meta: rest, retryAt: at });
-  });
-}
-
-/**
- * Deletes a message from the queue (`postsuper -d`). One fenced step; refused with
- * {@link MessageSending} while an attempt runs, so a `200` always means it will not be sent.
- */
-export async function remove(session: StorageSession, id: MessageId): Promise<void> {
-  await underLease(session, id, async (lease) => {
-    await session.commitAttempt(lease, { delete: true });
   });
 }

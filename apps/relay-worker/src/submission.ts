@@ -8,6 +8,12 @@ export interface Submission {
   readonly contents: Uint8Array;
   /** When to send (epoch ms), for scheduled send; `undefined`: now. */
   readonly sendAt?: number;
+  /**
+   * The `sendAt` as asked, also when it had passed (then `sendAt` is unset): part of the
+   * fingerprint, so a client retrying with the same value after that time (a page's undo window
+   * that ended while offline) is the same request.
+   */
+  readonly requestedSendAt?: number;
 }
 
 /**
@@ -34,7 +40,7 @@ function parseSendAt(value: unknown, now: number, maxScheduleDays: number): numb
   if (at > now + maxScheduleDays * 86_400_000) {
     throw new ApiError('INVALID_REQUEST', `"sendAt" is more than ${maxScheduleDays} days ahead`);
   }
-  return at <= now ? undefined : at;
+  return at;
 }
 
 /** `Idempotency-Key` syntax: the same as a message id, so it can be stored and logged safely. */
@@ -92,12 +98,13 @@ export function parseSubmission(
     seen.add(key);
   }
 
-  const sendAt = parseSendAt(rawSendAt, schedule.now, schedule.maxScheduleDays);
+  const asked = parseSendAt(rawSendAt, schedule.now, schedule.maxScheduleDays);
   return {
     from,
     to: to as string[],
     contents: decodeBase64(raw),
-    ...(sendAt === undefined ? {} : { sendAt }),
+    ...(asked === undefined ? {} : { requestedSendAt: asked }),
+    ...(asked === undefined || asked <= schedule.now ? {} : { sendAt: asked }),
   };
 }
 
@@ -120,10 +127,11 @@ function decodeBase64(text: string): Uint8Array {
  * Addresses may contain commas, so no joined list could stand in for the array.
  */
 export async function fingerprint(submission: Submission): Promise<string> {
+  const sendAt = submission.requestedSendAt ?? submission.sendAt;
   const envelope =
-    submission.sendAt === undefined
+    sendAt === undefined
       ? [submission.from, submission.to]
-      : [submission.from, submission.to, submission.sendAt];
+      : [submission.from, submission.to, sendAt];
   const head = new TextEncoder().encode(`${JSON.stringify(envelope)}\n`);
   const all = new Uint8Array(head.byteLength + submission.contents.byteLength);
   all.set(head);

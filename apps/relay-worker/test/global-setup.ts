@@ -6,13 +6,18 @@
  * answers it through the stall control server (`GET /stalled` lists the waiting addresses,
  * `POST /answer?address=…&code=250|451` answers one), so a test can act while an SMTP
  * transaction is running.
+ *
+ * Also acme's webhook receiver, a plain HTTP server: `POST /hook/acme` records each delivery
+ * (headers and the exact body) and answers 200, or 503 while the receiver is "down"
+ * (`POST /mode?up=0|1`); `GET /deliveries` lists what it accepted, `GET /refused` counts what
+ * it refused.
  */
 import { createServer } from 'node:http';
 import { type RcptRefusal, startSink } from '@mailspool/smtp-sink';
 import type { TestProject } from 'vitest/node';
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  const { smtpPort, sinkHttpPort, stallPort } = project.getProvidedContext();
+  const { smtpPort, sinkHttpPort, stallPort, webhookPort } = project.getProvidedContext();
   const stalled = new Map<string, (refusal: RcptRefusal) => void>();
   const sink = await startSink({
     smtpPort,
@@ -49,7 +54,52 @@ export default async function setup(project: TestProject): Promise<() => Promise
     res.end('{}');
   });
   await new Promise<void>((resolve) => control.listen(stallPort, '127.0.0.1', resolve));
+
+  const deliveries: { headers: Record<string, string>; body: string }[] = [];
+  let up = true;
+  let refused = 0;
+  const receiver = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://receiver');
+    if (req.method === 'POST' && url.pathname === '/mode') {
+      up = url.searchParams.get('up') === '1';
+      res.end('{}');
+      return;
+    }
+    if (req.method === 'GET' && url.pathname === '/deliveries') {
+      res.end(JSON.stringify(deliveries));
+      return;
+    }
+    if (req.method === 'GET' && url.pathname === '/refused') {
+      res.end(JSON.stringify({ refused }));
+      return;
+    }
+    if (req.method !== 'POST' || url.pathname !== '/hook/acme') {
+      res.statusCode = 404;
+      res.end();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.byteLength;
+      if (size <= 1024 * 1024) chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (!up || size > 1024 * 1024) {
+        refused++;
+        res.statusCode = 503;
+        res.end();
+        return;
+      }
+      const headers: Record<string, string> = {};
+      for (const [name, value] of Object.entries(req.headers)) headers[name] = String(value);
+      deliveries.push({ headers, body: Buffer.concat(chunks).toString('utf8') });
+      res.end('ok');
+    });
+  });
+  await new Promise<void>((resolve) => receiver.listen(webhookPort, '127.0.0.1', resolve));
   return async () => {
+    receiver.close();
     for (const answer of stalled.values()) answer({ code: 421, message: '4.3.2 shutting down' });
     control.close();
     await sink.close();

@@ -5,6 +5,9 @@ declare module 'vitest' {
     sinkHttpPort: number;
     /** The stall control server of global-setup.ts. */
     stallPort: number;
+    /** The webhook receiver of global-setup.ts (acme's TENANT_WEBHOOKS url). */
+    webhookPort: number;
+    webhookSecret: string;
     tenantTokens: Record<string, string>;
     adminToken: string;
   }

@@ -48,6 +48,8 @@ export interface RelayPost {
   readonly from: string;
   readonly to: string[];
   readonly raw: string;
+  /** The `sendAt` it asked for (epoch ms), if any. */
+  readonly sendAt?: number;
   readonly status: number;
 }
 
@@ -56,6 +58,11 @@ export interface PageServer {
   readonly origin: string;
   /** Every `POST /v1/messages` received, in order (only when `relay` was enabled). */
   readonly posts: RelayPost[];
+  /**
+   * What `GET /v1/messages/:id` answers, by relay id (`relay-<Idempotency-Key>`), as the Worker's
+   * delivery record would; an id not set here is `404`. Set by the test.
+   */
+  readonly statuses: Map<string, unknown>;
   close(): Promise<void>;
 }
 
@@ -72,6 +79,7 @@ export interface ServeOptions {
 /** Serves dist/ on 127.0.0.1 on a free port. */
 export async function servePage(options: ServeOptions = {}): Promise<PageServer> {
   const posts: RelayPost[] = [];
+  const statuses = new Map<string, unknown>();
   const accepted = new Map<string, string>();
   let origin = '';
   const handle = async (request: IncomingMessage, response: ServerResponse) => {
@@ -81,6 +89,16 @@ export async function servePage(options: ServeOptions = {}): Promise<PageServer>
     }
     if (url.pathname === '/v1/messages' && options.relayToken !== undefined) {
       return relay(request, response);
+    }
+    const status = /^\/v1\/messages\/([^/]+)$/.exec(url.pathname);
+    if (status && request.method === 'GET' && options.relayToken !== undefined) {
+      if (request.headers.authorization !== `Bearer ${options.relayToken}`) {
+        return sendJson(response, 401, { error: { code: 'UNAUTHORIZED', message: 'bad token' } });
+      }
+      const body = statuses.get(decodeURIComponent(status[1]!));
+      return body === undefined
+        ? sendJson(response, 404, { error: { code: 'NOT_FOUND', message: 'no such message' } })
+        : sendJson(response, 200, body);
     }
     if (request.method !== 'GET' && request.method !== 'HEAD') return send(response, 405, 'no');
     const path = normalize(decodeURIComponent(url.pathname)).replace(/^(\.\.[/\\])+/u, '');
@@ -99,11 +117,18 @@ export async function servePage(options: ServeOptions = {}): Promise<PageServer>
     }
     let text = '';
     for await (const chunk of request) text += chunk;
-    const body = JSON.parse(text) as { from: string; to: string[]; raw: string };
+    const body = JSON.parse(text) as { from: string; to: string[]; raw: string; sendAt?: number };
     const key = String(request.headers['idempotency-key'] ?? '');
     const status = accepted.has(key) ? 200 : 202;
     accepted.set(key, text);
-    posts.push({ key, from: body.from, to: body.to, raw: body.raw, status });
+    posts.push({
+      key,
+      from: body.from,
+      to: body.to,
+      raw: body.raw,
+      status,
+      ...(typeof body.sendAt === 'number' ? { sendAt: body.sendAt } : {}),
+    });
     return sendJson(response, status, { id: `relay-${key}`, duplicate: status === 200 });
   };
   const server: Server = createServer((request, response) => {
@@ -114,6 +139,7 @@ export async function servePage(options: ServeOptions = {}): Promise<PageServer>
   return {
     origin,
     posts,
+    statuses,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

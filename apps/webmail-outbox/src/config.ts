@@ -19,6 +19,8 @@ export interface RelayConfig {
   readonly token: string;
   /** Optional default for the compose form's From field. */
   readonly from?: string;
+  /** Seconds "Undo" is offered after Send (`UNDO_SECONDS`, 0–60; default 10). */
+  readonly undoSeconds?: number;
 }
 
 /** Where the effective configuration came from. */
@@ -36,7 +38,7 @@ export const CONFIG_CACHE_KEY = '/__mailspool-outbox/config';
  */
 export function parseConfig(value: unknown): RelayConfig | null {
   if (typeof value !== 'object' || value === null) return null;
-  const { relayUrl, token, from } = value as Record<string, unknown>;
+  const { relayUrl, token, from, undoSeconds } = value as Record<string, unknown>;
   if (typeof relayUrl !== 'string' || typeof token !== 'string' || token.trim() === '') {
     return null;
   }
@@ -47,11 +49,17 @@ export function parseConfig(value: unknown): RelayConfig | null {
     return null;
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return null;
-  const config: { relayUrl: string; token: string; from?: string } = {
+  const config: { relayUrl: string; token: string; from?: string; undoSeconds?: number } = {
     relayUrl: url.href.replace(/\/+$/u, ''),
     token: token.trim(),
   };
   if (typeof from === 'string' && from.trim() !== '') config.from = from.trim();
+  if (
+    Number.isInteger(undoSeconds) &&
+    (undoSeconds as number) >= 0 &&
+    (undoSeconds as number) <= 60
+  )
+    config.undoSeconds = undoSeconds as number;
   return config;
 }
 

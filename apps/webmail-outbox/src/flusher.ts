@@ -307,7 +307,15 @@ export class Flusher {
         return await this.#fail(session, lease, meta, 1, 'corrupt', reason);
       }
       const attempt = envelope.attempts + 1;
-      const posted = await this.#post(session, lease, config, envelope, contents);
+      const sendAt = meta[MetaKey.sendAt];
+      const posted = await this.#post(
+        session,
+        lease,
+        config,
+        envelope,
+        contents,
+        typeof sendAt === 'number' ? sendAt : undefined,
+      );
       const current = posted.lease;
       const result = posted.result;
 
@@ -366,6 +374,7 @@ export class Flusher {
     config: RelayConfig,
     envelope: Envelope,
     contents: Uint8Array,
+    sendAt: number | undefined,
   ): Promise<{ result: PostResult; lease: Lease }> {
     const controller = new AbortController();
     let current = lease;
@@ -401,6 +410,8 @@ export class Flusher {
           from: envelope.sender,
           to: envelope.recipients,
           raw: bytesToBase64(contents),
+          // The same value on every retry: it is part of the request's fingerprint.
+          ...(sendAt === undefined ? {} : { sendAt }),
         }),
         signal: controller.signal,
       });
@@ -457,6 +468,10 @@ export class Flusher {
           : [...envelope.recipients],
         recipients: envelope.recipients.length,
         attempts: attempt,
+        sendAt: typeof meta[MetaKey.sendAt] === 'number' ? (meta[MetaKey.sendAt] as number) : null,
+        undoUntil:
+          typeof meta[MetaKey.undoUntil] === 'number' ? (meta[MetaKey.undoUntil] as number) : null,
+        delivery: null,
       });
     } catch (error) {
       // The mail is with the relay; only its line in the Sent list is lost.

@@ -21,7 +21,33 @@ export interface SentEntry {
   readonly to: readonly string[];
   readonly recipients: number;
   readonly attempts: number;
+  /** The `sendAt` it was posted with (epoch ms); `null` for an entry from before. */
+  readonly sendAt: number | null;
+  /** Until when "Undo" is offered (epoch ms); `null` for an entry from before. */
+  readonly undoUntil: number | null;
+  /** What the relay last said about it (its delivery record); `null` until first asked. */
+  readonly delivery: DeliveryStatus | null;
 }
+
+/** The relay's word on a sent message, from `GET /v1/messages/:id` (docs/relay-api.md). */
+export interface DeliveryStatus {
+  /** The relay's `state`, or `canceled` after an undo, or `unknown` once the relay forgot it. */
+  readonly state: string;
+  /** Why it bounced (the first failed recipient and its reply), else `null`. */
+  readonly reason: string | null;
+  /** Questions asked so far, and when to ask next (epoch ms; `null`: never again, it is final). */
+  readonly checks: number;
+  readonly nextCheckAt: number | null;
+}
+
+/** States after which the relay's answer can't change. */
+export const FINAL_STATES: ReadonlySet<string> = new Set([
+  'delivered',
+  'bounced',
+  'canceled',
+  'deleted',
+  'unknown',
+]);
 
 /** How many entries {@link SentHistory.record} keeps. */
 export const DEFAULT_HISTORY_LIMIT = 100;
@@ -51,6 +77,9 @@ export class SentHistory {
           to: [...entry.to],
           recipients: entry.recipients,
           attempts: entry.attempts,
+          send_at: entry.sendAt,
+          undo_until: entry.undoUntil,
+          ...deliveryMeta(entry.delivery),
         },
         contents: '',
         retryAt: HELD_UNTIL,
@@ -90,6 +119,32 @@ export class SentHistory {
     }
   }
 
+  /**
+   * Stores what the relay said about the entry of `outboxId` (every copy of it). Resolves to
+   * whether there was one.
+   */
+  async update(outboxId: string, delivery: DeliveryStatus): Promise<boolean> {
+    const session = await this.engine.connect();
+    try {
+      let found = false;
+      for (const key of await session.getAllMessages()) {
+        let meta: MessageMeta;
+        try {
+          meta = await session.getMessageMeta(key);
+        } catch (error) {
+          if (isMailspoolError(error, 'NOT_FOUND')) continue;
+          throw error;
+        }
+        if (meta.outbox_id !== outboxId) continue;
+        found = true;
+        await session.setMessageMeta(key, { ...meta, ...deliveryMeta(delivery) });
+      }
+      return found;
+    } finally {
+      await session.close();
+    }
+  }
+
   async #prune(): Promise<void> {
     const session = await this.engine.connect();
     try {
@@ -110,6 +165,15 @@ export class SentHistory {
   }
 }
 
+function deliveryMeta(delivery: DeliveryStatus | null) {
+  return {
+    delivery_state: delivery?.state ?? null,
+    delivery_reason: delivery?.reason ?? null,
+    delivery_checks: delivery?.checks ?? 0,
+    delivery_next_check: delivery?.nextCheckAt ?? null,
+  };
+}
+
 function fromMeta(meta: MessageMeta): SentEntry {
   const text = (key: string) => (typeof meta[key] === 'string' ? (meta[key] as string) : '');
   const count = (key: string) => (typeof meta[key] === 'number' ? (meta[key] as number) : 0);
@@ -124,5 +188,17 @@ function fromMeta(meta: MessageMeta): SentEntry {
     to: Array.isArray(to) ? to : [],
     recipients: count('recipients'),
     attempts: count('attempts'),
+    sendAt: typeof meta.send_at === 'number' ? meta.send_at : null,
+    undoUntil: typeof meta.undo_until === 'number' ? meta.undo_until : null,
+    delivery:
+      typeof meta.delivery_state === 'string'
+        ? {
+            state: meta.delivery_state,
+            reason: typeof meta.delivery_reason === 'string' ? meta.delivery_reason : null,
+            checks: count('delivery_checks'),
+            nextCheckAt:
+              typeof meta.delivery_next_check === 'number' ? meta.delivery_next_check : null,
+          }
+        : null,
   };
 }

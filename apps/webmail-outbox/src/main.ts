@@ -15,9 +15,11 @@ import {
   saveSettings,
   shareConfig,
 } from './config.js';
+import { cancelAtRelay, checkDeliveries } from './delivery.js';
 import { Flusher, type FlusherEvent, globalTimers } from './flusher.js';
+import type { OutboxItem } from './meta.js';
 import type { Draft, DraftAttachment } from './mime.js';
-import { cancel, listOutbox, queueDraft, retryNow } from './outbox.js';
+import { cancel, DEFAULT_UNDO_SECONDS, listOutbox, queueDraft, retryNow } from './outbox.js';
 import { FlushScheduler } from './scheduler.js';
 import { outboxRow, sentRow } from './view.js';
 
@@ -38,7 +40,10 @@ const ui = {
   files: $<HTMLInputElement>('compose-attachments'),
   composeError: $('compose-error'),
   notice: $('compose-notice'),
+  undo: $<HTMLButtonElement>('compose-undo'),
   send: $<HTMLButtonElement>('compose-send'),
+  sendAt: $<HTMLInputElement>('compose-send-at'),
+  sendLater: $<HTMLButtonElement>('compose-send-later'),
   outboxList: $('outbox-list'),
   outboxCount: $('outbox-count'),
   outboxEmpty: $('outbox-empty'),
@@ -51,6 +56,7 @@ const ui = {
   settingsUrl: $<HTMLInputElement>('settings-relay-url'),
   settingsToken: $<HTMLInputElement>('settings-token'),
   settingsError: $('settings-error'),
+  settingsSave: $<HTMLButtonElement>('settings-save'),
 };
 
 const { outbox, sentEngine, history } = openOutbox();
@@ -117,6 +123,8 @@ function queueRender(): void {
     do {
       renderAgain = false;
       const [items, sent] = await Promise.all([listOutbox(outbox), history.list()]);
+      lastItems = items;
+      renderNotice();
       ui.outboxList.replaceChildren(...items.map(outboxRow));
       ui.outboxCount.textContent = String(items.length);
       ui.outboxEmpty.hidden = items.length > 0;
@@ -145,7 +153,137 @@ ui.outboxList.addEventListener('click', async (event) => {
   queueRender();
 });
 
+// ---- the compose notice and Undo -------------------------------------------------------------
+
+/** The mail the compose notice is about, while it has one. */
+let noticeFor: { id: string; undoUntil: number; offline: boolean } | null = null;
+let lastItems: OutboxItem[] = [];
+let noticeTimer: ReturnType<typeof setTimeout> | undefined;
+
+/**
+ * The notice ("Queued: …") and the Undo button of the latest Send. Undo is offered until its
+ * window ends; the notice goes when the window ended and its mail has left the Outbox (sent,
+ * canceled, or failed, which its row then shows), so it never outlives its mail.
+ */
+function renderNotice(): void {
+  if (noticeFor === null) {
+    ui.undo.hidden = true;
+    return;
+  }
+  const now = Date.now();
+  const undoable = now < noticeFor.undoUntil;
+  const item = lastItems.find((i) => i.id === noticeFor?.id);
+  const waiting = item !== undefined && item.state !== 'failed';
+  if (!undoable && !waiting) {
+    noticeFor = null;
+    ui.notice.textContent = '';
+    ui.undo.hidden = true;
+    return;
+  }
+  ui.undo.hidden = !undoable;
+  ui.undo.disabled = false;
+  clearTimeout(noticeTimer);
+  if (undoable) noticeTimer = setTimeout(renderNotice, noticeFor.undoUntil - now + 50);
+}
+
+function undoMs(): number {
+  return (config?.undoSeconds ?? DEFAULT_UNDO_SECONDS) * 1000;
+}
+
+/** The Sent entry of `outboxId` once the flusher recorded it (bounded wait). */
+async function sentEntry(outboxId: string) {
+  for (let i = 0; i < 50; i++) {
+    const entry = (await history.list()).find((e) => e.outboxId === outboxId);
+    if (entry?.relayId) return entry;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  return undefined;
+}
+
+ui.undo.addEventListener('click', async () => {
+  const target = noticeFor;
+  if (target === null) return;
+  ui.undo.disabled = true;
+  // Still in this browser (offline, or not yet flushed): it never leaves it.
+  const local = await cancel(outbox, target.id);
+  let message: string;
+  if (local === 'done') {
+    message = 'Undone: the message never left this browser.';
+  } else {
+    // Handed to the relay, which holds it until the undo window ends: cancel it there.
+    const entry = await sentEntry(target.id);
+    if (!entry?.relayId || !config) {
+      message = 'Could not undo: the relay has no record of it yet. Check the Sent list.';
+    } else {
+      const result = await cancelAtRelay(config, entry.relayId, fetch);
+      if (result.kind === 'canceled') {
+        await history.update(target.id, {
+          state: 'canceled',
+          reason: null,
+          checks: entry.delivery?.checks ?? 0,
+          nextCheckAt: null,
+        });
+        message = 'Undone: the relay will not send it.';
+      } else if (result.kind === 'too-late') {
+        message = 'Too late to undo: the relay is already sending it.';
+      } else {
+        message = `Could not undo: ${result.message}`;
+      }
+    }
+  }
+  noticeFor = null;
+  ui.notice.textContent = message;
+  ui.undo.hidden = true;
+  queueRender();
+});
+
+// ---- delivery status of sent mail --------------------------------------------------------------
+
+let checkTimer: ReturnType<typeof setTimeout> | undefined;
+let checking = false;
+let checkAgain = false;
+
+/** Asks the relay about sent mail whose outcome is not final, each on its own backoff. */
+async function checkSent(): Promise<void> {
+  if (checking) {
+    checkAgain = true;
+    return;
+  }
+  checking = true;
+  try {
+    do {
+      checkAgain = false;
+      clearTimeout(checkTimer);
+      if (!config) return;
+      const next = await checkDeliveries(history, config, fetch, Date.now());
+      if (next !== null) {
+        const delay = Math.min(Math.max(next - Date.now(), 500), 5 * 60_000);
+        checkTimer = setTimeout(() => void checkSent(), delay);
+      }
+    } while (checkAgain);
+  } catch (error) {
+    console.warn('mailspool outbox: delivery check failed', error);
+  } finally {
+    checking = false;
+  }
+}
+
 // ---- compose ----------------------------------------------------------------------------------
+
+/** The "Send later" time picked for the submit in progress (epoch ms). */
+let pendingSendAt: number | undefined;
+const MAX_SCHEDULE_MS = 30 * 86_400_000;
+
+ui.sendLater.addEventListener('click', () => {
+  const at = ui.sendAt.value === '' ? Number.NaN : new Date(ui.sendAt.value).getTime();
+  const now = Date.now();
+  if (!Number.isFinite(at) || at <= now || at > now + MAX_SCHEDULE_MS) {
+    showComposeError('Pick a time in the next 30 days to send later.', 'sendAt');
+    return;
+  }
+  pendingSendAt = at;
+  ui.form.requestSubmit(ui.send);
+});
 
 async function readDraft(): Promise<Draft> {
   const data = new FormData(ui.form);
@@ -184,16 +322,29 @@ function showComposeError(message: string | null, field?: string): void {
 ui.form.addEventListener('submit', async (event) => {
   event.preventDefault();
   ui.send.disabled = true;
+  const sendAt = pendingSendAt;
+  pendingSendAt = undefined;
   try {
     const draft = await readDraft();
-    await queueDraft(outbox, draft, Date.now());
+    const now = Date.now();
+    const undo = undoMs();
+    const id = await queueDraft(outbox, draft, now, {
+      undoMs: undo,
+      ...(sendAt === undefined ? {} : { sendAt }),
+    });
     localStorage.setItem(FROM_KEY, draft.from);
     showComposeError(null);
     ui.form.reset();
     ui.from.value = draft.from;
-    ui.notice.textContent = navigator.onLine
-      ? 'Queued: sending now.'
-      : 'Queued: it will be sent when you are back online.';
+    const offline = !navigator.onLine;
+    ui.notice.textContent =
+      sendAt !== undefined
+        ? `Queued: it will be sent ${new Date(sendAt).toLocaleString()}.`
+        : offline
+          ? 'Queued: it will be sent when you are back online.'
+          : 'Queued: sending now.';
+    noticeFor = { id, undoUntil: now + undo, offline };
+    renderNotice();
     void registerSync();
   } catch (error) {
     if (error instanceof ComposeError) showComposeError(error.message, error.field);
@@ -217,6 +368,8 @@ function openSettings(): void {
   ui.settingsToken.value = (fromFile ? config?.token : saved?.token) ?? '';
   ui.settingsUrl.disabled = fromFile;
   ui.settingsToken.disabled = fromFile;
+  // Nothing here can be changed: offer Close only, not a Save that would save nothing.
+  ui.settingsSave.hidden = fromFile;
   ui.settingsError.hidden = true;
   ui.settingsDialog.showModal();
 }
@@ -248,6 +401,7 @@ function applyConfig(next: RelayConfig | null, source: ConfigSource): void {
   renderStatus();
   // Mail that waited for settings is due again.
   void scheduler.wakeAndKick(['config']);
+  void checkSent();
 }
 
 // Another tab saved settings.
@@ -291,7 +445,12 @@ window.addEventListener('online', () => {
 });
 window.addEventListener('offline', renderStatus);
 outbox.subscribe(queueRender);
-sentEngine.subscribe(queueRender);
+sentEngine.subscribe((event) => {
+  queueRender();
+  // A new Sent entry: ask the relay about it (its first check is due at once).
+  if (event.type === 'stored') void checkSent();
+});
+window.addEventListener('online', () => void checkSent());
 
 async function reloadConfig(): Promise<void> {
   const loaded = await loadConfig(document.baseURI, localStorage);
@@ -308,6 +467,7 @@ async function start(): Promise<void> {
   renderStatus();
   queueRender();
   scheduler.start();
+  void checkSent();
   registerServiceWorker().catch((error) =>
     console.warn('mailspool outbox: no service worker', error),
   );

@@ -40,6 +40,13 @@ export const MetaKey = {
   nextAttemptAt: 'next_attempt_at',
   /** When the message was marked failed (epoch ms). */
   failedAt: 'failed_at',
+  /**
+   * When the relay should send it (epoch ms), posted as `sendAt`: the end of the undo window
+   * after Send, or the time picked with "Send later".
+   */
+  sendAt: 'send_at',
+  /** Until when "Undo" is offered (epoch ms): Send plus the undo window. */
+  undoUntil: 'undo_until',
 } as const;
 
 /** Why the last attempt did not succeed. */
@@ -81,6 +88,9 @@ export interface OutboxItem {
   readonly lastError: string | null;
   readonly lastErrorKind: ErrorKind | null;
   readonly nextAttemptAt: number | null;
+  /** When the relay is to send it (see {@link MetaKey.sendAt}); `null` for mail from before. */
+  readonly sendAt: number | null;
+  readonly undoUntil: number | null;
 }
 
 function str(value: MetaValue | undefined, fallback = ''): string {
@@ -124,6 +134,9 @@ export function toOutboxItem(id: string, meta: MessageMeta, active: boolean): Ou
     lastError: typeof error === 'string' ? error : null,
     lastErrorKind: typeof kind === 'string' ? (kind as ErrorKind) : null,
     nextAttemptAt: typeof next === 'number' ? next : null,
+    sendAt: typeof meta[MetaKey.sendAt] === 'number' ? (meta[MetaKey.sendAt] as number) : null,
+    undoUntil:
+      typeof meta[MetaKey.undoUntil] === 'number' ? (meta[MetaKey.undoUntil] as number) : null,
   };
 }
 

@@ -46,7 +46,9 @@ export function outboxMeta(
   built: BuiltMessage,
   draft: Draft,
   now: number,
+  timing: QueueTiming = {},
 ): Record<string, string | number | boolean | null | readonly string[]> {
+  const undoUntil = now + (timing.undoMs ?? DEFAULT_UNDO_SECONDS * 1000);
   return {
     ...toMeta({ sender: built.sender, recipients: built.recipients, timestamp: now, attempts: 0 }),
     [MetaKey.subject]: draft.subject,
@@ -58,22 +60,41 @@ export function outboxMeta(
     [MetaKey.size]: built.raw.byteLength,
     [MetaKey.queuedAt]: now,
     [MetaKey.status]: 'queued',
+    [MetaKey.undoUntil]: undoUntil,
+    [MetaKey.sendAt]: Math.max(timing.sendAt ?? undoUntil, undoUntil),
   };
+}
+
+/** The undo window after Send when the configuration sets none (`undoSeconds` in config.json). */
+export const DEFAULT_UNDO_SECONDS = 10;
+
+/** When a queued message goes out (see {@link queueDraft}). */
+export interface QueueTiming {
+  /** "Send later": when the relay is to send it (epoch ms). Default: at the end of the undo window. */
+  readonly sendAt?: number;
+  /** How long "Undo" is offered after Send (default {@link DEFAULT_UNDO_SECONDS}). */
+  readonly undoMs?: number;
 }
 
 /**
  * Builds the message of `draft` and stores it, due at once. Resolves to the new id as soon as
  * IndexedDB committed, online or offline. Throws `ComposeError` for a bad draft (nothing stored)
  * and rejects with the engine's `TOO_LARGE`, `QUOTA_EXCEEDED` or `UNAVAILABLE`.
+ *
+ * Undo: the message is handed to the relay at once but with `sendAt` at the end of the undo
+ * window (or the "Send later" time), so the relay holds it that long: "Undo" then cancels it
+ * there (`POST /v1/messages/:id/cancel`). Offline it never left the browser, and "Undo" simply
+ * deletes it here.
  */
 export async function queueDraft(
   engine: StorageEngine,
   draft: Draft,
   now: number,
+  timing: QueueTiming = {},
 ): Promise<MessageId> {
   const built = buildMessage(draft, { date: now });
   return withSession(engine, (session) =>
-    session.storeMessage({ meta: outboxMeta(built, draft, now), contents: built.raw }),
+    session.storeMessage({ meta: outboxMeta(built, draft, now, timing), contents: built.raw }),
   );
 }
 

@@ -2,7 +2,7 @@
  * DOM rendering of the Outbox and Sent lists. Internal to the page (main.ts). Every element a
  * test needs has a stable `data-testid` (README.md, "Selectors").
  */
-import type { SentEntry } from './history.js';
+import { FINAL_STATES, type SentEntry } from './history.js';
 import type { OutboxItem } from './meta.js';
 
 type Child = Node | string | null | undefined | false;
@@ -80,11 +80,16 @@ export function outboxRow(item: OutboxItem): HTMLElement {
     ...item.cc.map((c) => `cc ${c}`),
     ...item.bcc.map((b) => `bcc ${b}`),
   ];
+  const later =
+    item.sendAt !== null && item.undoUntil !== null && item.sendAt > item.undoUntil
+      ? `sends ${formatTime(item.sendAt)}`
+      : null;
   const facts = [
     `To ${recipients.join(', ')}`,
     item.attachments.length > 0 ? `attached: ${item.attachments.join(', ')}` : null,
     formatSize(item.size),
     `queued ${formatTime(item.queuedAt)}`,
+    later,
   ].filter((fact): fact is string => fact !== null);
   const canRetry =
     item.state === 'retry' ||
@@ -151,8 +156,48 @@ export function outboxRow(item: OutboxItem): HTMLElement {
   );
 }
 
-/** One Sent row. */
+/** The Sent badge for each state the relay reports (docs/relay-api.md, `GET /v1/messages/:id`). */
+const DELIVERY_LABEL: Record<string, string> = {
+  accepted: 'Sent to relay',
+  queued: 'Sent to relay',
+  sending: 'Sending',
+  scheduled: 'Scheduled',
+  deferred: 'Deferred',
+  held: 'Held',
+  delivered: 'Delivered',
+  bounced: 'Bounced',
+  canceled: 'Canceled',
+  deleted: 'Deleted',
+  unknown: 'Sent',
+};
+
+/** What the relay last said, as one line. */
+function deliveryDetail(entry: SentEntry): string {
+  const state = entry.delivery?.state ?? 'accepted';
+  const accepted = `Accepted by the relay${entry.relayId ? ` as ${entry.relayId}` : ''}${entry.duplicate ? ' (already queued there)' : ''}`;
+  switch (state) {
+    case 'delivered':
+      return 'Delivered to the recipients’ mail servers';
+    case 'bounced':
+      return `Bounced: ${entry.delivery?.reason ?? 'a recipient was refused'}`;
+    case 'canceled':
+      return 'Canceled: it will not be sent';
+    case 'deleted':
+      return 'Deleted by the relay’s operator';
+    case 'scheduled':
+      return `${accepted}; it sends ${entry.sendAt === null ? 'later' : formatTime(entry.sendAt)}`;
+    case 'deferred':
+      return `${accepted}; the recipient’s server asked to try again later`;
+    case 'unknown':
+      return `${accepted}; the relay no longer keeps its status`;
+    default:
+      return accepted;
+  }
+}
+
+/** One Sent row: sent to relay, then delivered / bounced (with the reason) from its record. */
 export function sentRow(entry: SentEntry): HTMLElement {
+  const delivery = entry.delivery?.state ?? 'accepted';
   return h(
     'li',
     {
@@ -160,6 +205,8 @@ export function sentRow(entry: SentEntry): HTMLElement {
       'data-testid': 'sent-row',
       'data-id': entry.outboxId,
       'data-state': 'sent',
+      'data-delivery': delivery,
+      'data-final': FINAL_STATES.has(delivery) ? 'true' : 'false',
     },
     h(
       'div',
@@ -174,16 +221,16 @@ export function sentRow(entry: SentEntry): HTMLElement {
         { class: 'facts' },
         `To ${entry.to.join(', ')} · ${entry.attempts} attempt${entry.attempts === 1 ? '' : 's'}`,
       ),
-      h(
-        'div',
-        { class: 'detail' },
-        `Accepted by the relay${entry.relayId ? ` as ${entry.relayId}` : ''}${entry.duplicate ? ' (already queued there)' : ''}`,
-      ),
+      h('div', { class: 'detail', 'data-testid': 'sent-row-detail' }, deliveryDetail(entry)),
     ),
     h(
       'div',
       { class: 'row-side' },
-      h('span', { class: 'badge badge-sent', 'data-testid': 'sent-row-state' }, 'Sent'),
+      h(
+        'span',
+        { class: `badge badge-sent badge-${delivery}`, 'data-testid': 'sent-row-state' },
+        DELIVERY_LABEL[delivery] ?? 'Sent',
+      ),
       h('div', { class: 'when' }, formatTime(entry.sentAt)),
     ),
   );

@@ -65,6 +65,15 @@ describe('configuration', () => {
     });
   });
 
+  it('takes undoSeconds (UNDO_SECONDS) from 0 to 60 whole seconds and ignores anything else', () => {
+    const base = { relayUrl: 'http://127.0.0.1:8787', token: 't' };
+    expect(parseConfig({ ...base, undoSeconds: 5 })?.undoSeconds).toBe(5);
+    expect(parseConfig({ ...base, undoSeconds: 0 })?.undoSeconds).toBe(0);
+    for (const bad of [61, -1, 2.5, '10', null]) {
+      expect(parseConfig({ ...base, undoSeconds: bad })?.undoSeconds, String(bad)).toBeUndefined();
+    }
+  });
+
   it('refuses unusable settings with a TypeError and stores nothing', () => {
     const saved = storage();
     expect(() => saveSettings(saved, { relayUrl: 'javascript:alert(1)', token: 't' })).toThrow(

@@ -15,6 +15,6 @@ export {
 } from './engine.js';
 export type { DueEvent, DueHookService } from './queue-shard.js';
 export { DUE_EVENT_IDS, DUE_HOOK_BINDING, MAX_ALARM_DELAY_MS, QueueShard } from './queue-shard.js';
-export { MAX_SHARDS, shardName } from './routing.js';
+export { MAX_SHARDS, shardName, shardOf } from './routing.js';
 export { CHUNK_BYTES } from './schema.js';
-export type { StoredOnce } from './shard-store.js';
+export type { MessageChange, OutboxEntry, StoredOnce, StoredRecord } from './shard-store.js';

@@ -18,7 +18,12 @@ import { ShardLocalEngine } from './engine.js';
 import { OPERATIONS, type ReadLater, type ShardCall } from './operations.js';
 import { shardIndexOfName } from './routing.js';
 import { CHUNK_BYTES, migrate } from './schema.js';
-import { ShardStore } from './shard-store.js';
+import {
+  type MessageChange,
+  type OutboxEntry,
+  ShardStore,
+  type StoredRecord,
+} from './shard-store.js';
 import { answerSync, type Wire } from './wire.js';
 
 /** The service binding a shard calls on its alarm when no subclass overrides `onDue`. */
@@ -54,6 +59,13 @@ export interface DueEvent {
 export interface DueHookService {
   onDue(event: DueEvent): unknown;
 }
+
+/** Expired records dropped per alarm (bounded work; the alarm comes back for the rest). */
+const PRUNE_PER_ALARM = 200;
+/** Outbox entries handed out per round, rounds per alarm, and deliveries running at once. */
+const OUTBOX_PER_ROUND = 20;
+const OUTBOX_ROUNDS = 5;
+const OUTBOX_CONCURRENCY = 4;
 
 /** Most calls one group commit runs (see `QueueShard.#group`). */
 const MAX_GROUP = 64;
@@ -92,6 +104,8 @@ const IDLE = 'hook_idle';
 export class QueueShard<Env = unknown> extends DurableObject<Env> {
   readonly #store: ShardStore;
   readonly #hooked: boolean;
+  /** A subclass overrides `onMessageChange`: it keeps records or an outbox, so the alarm runs. */
+  readonly #observed: boolean;
   /** The wake time the alarm is set for (`null`: none); `undefined` until first armed. */
   #armed: number | null | undefined;
   /** Counts committed changes, so the alarm can tell whether its hook made progress. */
@@ -105,7 +119,11 @@ export class QueueShard<Env = unknown> extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    this.#store = new ShardStore(this.storeSql());
+    this.#observed = this.onMessageChange !== QueueShard.prototype.onMessageChange;
+    this.#store = new ShardStore(
+      this.storeSql(),
+      this.#observed ? (change) => this.onMessageChange(change) : undefined,
+    );
     this.#hooked = this.onDue !== QueueShard.prototype.onDue || this.#binding() !== undefined;
     // No call is served before the schema is current and the alarm matches the stored state,
     // so after a reset or a deploy no due message waits for a wake-up that was lost.
@@ -138,6 +156,63 @@ export class QueueShard<Env = unknown> extends DurableObject<Env> {
    */
   protected async onDue(event: DueEvent): Promise<void> {
     await this.#binding()?.onDue(event);
+  }
+
+  /**
+   * Told of every change to a message (an attempt's commit, a delete), synchronously inside the
+   * change's own transaction and before it is applied: whatever it writes with
+   * {@link QueueShard.keepRecord} or {@link QueueShard.enqueueOutbox} commits with the change or
+   * not at all, and throwing rolls the change back (so it must not throw for anything but a
+   * broken invariant). It reads meta only when it calls `change.previousMeta()`, never contents.
+   * The default does nothing and costs nothing.
+   */
+  protected onMessageChange(_change: MessageChange): void {}
+
+  /**
+   * Delivers one outbox entry (see {@link QueueShard.enqueueOutbox}); resolve when it was
+   * delivered, throw to have it tried again after `outboxRetryDelay(attempts + 1)`. Entries of
+   * one stream are handed over one at a time, in order. The default throws: a subclass that
+   * queues entries delivers them.
+   */
+  protected async deliverOutboxEntry(entry: OutboxEntry): Promise<void> {
+    throw new Error(`no outbox delivery for stream ${entry.stream}: override deliverOutboxEntry`);
+  }
+
+  /** Delay before the `attempt`-th retry of an outbox entry (default: `retryDelay`). */
+  protected outboxRetryDelay(attempt: number): number {
+    return this.retryDelay(attempt);
+  }
+
+  /**
+   * Keeps `data` as the record of message `id` until `expiresAt` (shard time; `null`: until
+   * replaced), replacing any. Call it from {@link QueueShard.onMessageChange} (or inside a
+   * `transactionSync`), so that it commits with what it describes. Expired records are dropped
+   * by the alarm, a bounded number per run, and never read back.
+   */
+  protected keepRecord(id: MessageId, data: string, expiresAt: number | null): void {
+    this.#store.keepRecord(id, data, expiresAt);
+  }
+
+  /** The record of `id` (see {@link QueueShard.keepRecord}), unless it has expired. */
+  protected readRecord(id: MessageId): StoredRecord | undefined {
+    return this.#store.readRecord(id, this.#now());
+  }
+
+  /**
+   * Queues `body` on the outbox stream `stream`, due after `delayMs` (default: at once):
+   * delivered at least once by the alarm through {@link QueueShard.deliverOutboxEntry}, in order
+   * within the stream, retried with backoff until it succeeds. Call it like
+   * {@link QueueShard.keepRecord}.
+   */
+  protected enqueueOutbox(stream: string, body: string, delayMs = 0): void {
+    if (!Number.isFinite(delayMs) || delayMs < 0) throw new TypeError('delayMs must be >= 0');
+    const now = this.#now();
+    this.#store.enqueue(stream, body, now, now + delayMs);
+  }
+
+  /** The shard's time (epoch ms): the wall clock plus {@link QueueShard.clockOffset}. */
+  protected shardTime(): number {
+    return this.#now();
   }
 
   /**
@@ -301,17 +376,41 @@ export class QueueShard<Env = unknown> extends DurableObject<Env> {
    * becomes due. Due mail is never left waiting for a wake-up that will not come.
    */
   override async alarm(): Promise<void> {
-    if (!this.#hooked) {
+    if (!this.#hooked && !this.#observed) {
       this.#armed = null;
       return;
     }
+    this.ctx.storage.transactionSync(() => this.#store.pruneRecords(this.#now(), PRUNE_PER_ALARM));
+    // If the due part fails unexpectedly, due mail still gets a wake-up (the runtime also
+    // retries a throwing alarm).
+    let next = this.#hooked ? this.#store.nextWake(this.#now(), false) : null;
+    try {
+      if (this.#hooked) next = await this.#dueAlarm();
+    } finally {
+      // After the due hook, so that notifications never hold up due mail; the wake-up is armed
+      // after both, from what each left.
+      await this.#deliverOutbox();
+      const housekeeping = this.#store.nextHousekeeping();
+      await this.#arm(
+        next === null ? housekeeping : housekeeping === null ? next : Math.min(next, housekeeping),
+        true,
+      );
+    }
+  }
+
+  /**
+   * The due part of the alarm: calls the hook when mail is due and answers when due mail next
+   * needs a wake-up (`null`: never), as the rules above say.
+   */
+  async #dueAlarm(): Promise<number | null> {
     const now = this.#now();
     const { count, ids } = this.#store.dueSummary(now, DUE_EVENT_IDS);
-    if (count === 0) {
-      await this.#arm(this.#store.nextWake(now, false), true);
-      return;
-    }
+    if (count === 0) return this.#store.nextWake(now, false);
     const failures = this.#store.getState(FAILURES);
+    // A shard with records or an outbox is also woken for them, so it can be woken while a
+    // failed hook backs off: the hook then waits its turn.
+    const backoff = this.#store.getState(RETRY_AT);
+    if (this.#observed && failures > 0 && now < backoff) return backoff;
     const before = this.#changes;
     try {
       await this.onDue({
@@ -329,8 +428,7 @@ export class QueueShard<Env = unknown> extends DurableObject<Env> {
         this.#store.setState(RETRY_AT, retryAt);
       });
       console.warn(`mailspool: due hook failed (attempt ${failures + 1}); retrying`, error);
-      await this.#arm(retryAt, true);
-      return;
+      return retryAt;
     }
     const later = this.#now();
     const left = this.#store.dueSummary(later, 0).count;
@@ -344,16 +442,65 @@ export class QueueShard<Env = unknown> extends DurableObject<Env> {
         this.#store.setState(IDLE, idle);
       });
     }
-    if (left === 0 || progressed) {
-      await this.#arm(this.#store.nextWake(later, false), true);
-      return;
-    }
+    if (left === 0 || progressed) return this.#store.nextWake(later, false);
     const again = now + this.retryDelay(idle);
     const sooner = this.#store.nextWake(later, true);
-    await this.#arm(sooner === null ? again : Math.min(again, sooner), true);
+    return sooner === null ? again : Math.min(again, sooner);
   }
 
   // ---- helpers ---------------------------------------------------------------------------------
+
+  /** The next wake-up for due mail (`ShardStore.nextWake`) or for housekeeping, whichever first. */
+  #wake(now: number, futureOnly: boolean): number | null {
+    const times = [this.#store.nextWake(now, futureOnly), this.#store.nextHousekeeping()].filter(
+      (t): t is number => t !== null,
+    );
+    return times.length === 0 ? null : Math.min(...times);
+  }
+
+  /**
+   * Hands due outbox entries to `deliverOutboxEntry`, the first of each stream, a few at once,
+   * and records each outcome (delivered: dropped; failed: retried later). Bounded rounds, and
+   * none after a round with a failure: what is left is due again at once (the next alarm comes
+   * right back for it) or waits for its backoff.
+   */
+  async #deliverOutbox(): Promise<void> {
+    for (let round = 0; round < OUTBOX_ROUNDS; round++) {
+      const entries = this.#store.outboxDue(this.#now(), OUTBOX_PER_ROUND);
+      if (entries.length === 0) return;
+      let next = 0;
+      let failed = false;
+      const worker = async (): Promise<void> => {
+        while (next < entries.length) {
+          const entry = entries[next++]!;
+          let delivered = false;
+          try {
+            await this.deliverOutboxEntry(entry);
+            delivered = true;
+          } catch (error) {
+            failed = true;
+            console.warn(
+              `mailspool: outbox entry ${entry.seq} (${entry.stream}) failed (attempt ${entry.attempts + 1}); retrying`,
+              error,
+            );
+          }
+          this.ctx.storage.transactionSync(() => {
+            if (delivered) this.#store.outboxDone(entry.seq);
+            else {
+              const at = this.#now() + this.outboxRetryDelay(entry.attempts + 1);
+              this.#store.outboxRetry(entry.seq, at);
+            }
+          });
+        }
+      };
+      await Promise.all(
+        Array.from({ length: Math.min(OUTBOX_CONCURRENCY, entries.length) }, worker),
+      );
+      // A failure most likely means the receiver is down: leave the rest to their backoff
+      // rather than wait on it again in this alarm.
+      if (failed) return;
+    }
+  }
 
   /**
    * Group commit. A write that arrives while no group is committing runs at once. Writes that
@@ -407,9 +554,13 @@ export class QueueShard<Env = unknown> extends DurableObject<Env> {
 
   /** Arms the alarm for the current state, respecting a failed hook's backoff. */
   async #rearm(): Promise<void> {
-    if (!this.#hooked) return;
+    if (!this.#hooked && !this.#observed) return;
     const now = this.#now();
-    let next = this.#store.nextWake(now, false);
+    if (!this.#hooked) {
+      await this.#arm(this.#store.nextHousekeeping(), this.#armed === undefined);
+      return;
+    }
+    let next = this.#wake(now, false);
     if (next !== null && this.#store.getState(FAILURES) > 0) {
       next = Math.max(next, this.#store.getState(RETRY_AT));
     }

@@ -73,6 +73,32 @@ export const MIGRATIONS: readonly Migration[] = [
     // it holds.
     'CREATE TABLE shard_identity (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL)',
   ],
+  [
+    // Records a subclass keeps about its messages (`QueueShard.onMessageChange`), written in the
+    // same transaction as the change they describe: a delivery record outlives its message
+    // until `expires_at` (NULL: while the message is still queued) and is then pruned by the
+    // alarm, a few rows per run. `data` is the subclass's own JSON text.
+    `CREATE TABLE message_records (
+      id TEXT PRIMARY KEY NOT NULL,
+      data TEXT NOT NULL,
+      expires_at INTEGER
+    )`,
+    'CREATE INDEX message_records_expiry ON message_records (expires_at) WHERE expires_at IS NOT NULL',
+    // The outbox: notifications a subclass queues in the same transaction as the change they
+    // report, handed to `QueueShard.deliverOutboxEntry` by the alarm until one succeeds (at
+    // least once, with backoff). Entries of one `stream` are delivered one at a time in `seq`
+    // order (`seq` is a rowid: a new entry is always above every stored one); `due_at` is the
+    // shard's clock.
+    `CREATE TABLE outbox (
+      seq INTEGER PRIMARY KEY,
+      stream TEXT NOT NULL,
+      body TEXT NOT NULL,
+      created_at INTEGER NOT NULL,
+      due_at INTEGER NOT NULL,
+      attempts INTEGER NOT NULL DEFAULT 0
+    )`,
+    'CREATE INDEX outbox_stream ON outbox (stream, seq)',
+  ],
 ];
 
 /** Applies the migrations not yet applied; returns the schema version reached. */

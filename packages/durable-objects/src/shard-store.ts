@@ -101,6 +101,50 @@ export interface ClaimedWithMessage extends ClaimedLease {
 /** Which ids `list` returns. */
 export type ListKind = 'all' | 'active' | 'deferred';
 
+/**
+ * A change to one message, as a shard's subclass sees it (`QueueShard.onMessageChange`): told
+ * inside the change's own transaction, before the change is applied, so whatever the subclass
+ * writes then (a record, an outbox entry) commits with it or not at all.
+ */
+export interface MessageChange {
+  readonly id: MessageId;
+  /** `attempt`: a `commitAttempt`; `delete`: `deleteMessage` or `deleteMessages`. */
+  readonly kind: 'attempt' | 'delete';
+  /** True when the message leaves the queue. */
+  readonly ended: boolean;
+  /** The lease the change is made under; `undefined` for a delete without one. */
+  readonly lease: Lease | undefined;
+  /** The meta an attempt writes (`undefined`: unchanged, or the message ends). */
+  readonly meta: MessageMeta | undefined;
+  /** The retry time an attempt sets (`undefined`: unchanged). */
+  readonly retryAt: number | undefined;
+  /** The caller's time of the change (epoch ms); `undefined` for deletes, which carry none. */
+  readonly now: number | undefined;
+  /** The message's meta before the change, read when asked (never its contents); `null`: none yet. */
+  previousMeta(): MessageMeta | null;
+}
+
+/** Called with each {@link MessageChange}; throwing rolls the change back. */
+export type ChangeObserver = (change: MessageChange) => void;
+
+/** A stored record (see the `message_records` migration). */
+export interface StoredRecord {
+  readonly data: string;
+  /** `null` while its message is queued. */
+  readonly expiresAt: number | null;
+}
+
+/** One outbox entry, as handed to `QueueShard.deliverOutboxEntry`. */
+export interface OutboxEntry {
+  readonly seq: number;
+  readonly stream: string;
+  readonly body: string;
+  /** Shard time it was queued (epoch ms). */
+  readonly createdAt: number;
+  /** Failed deliveries so far. */
+  readonly attempts: number;
+}
+
 type Row = {
   id: string;
   created_at: number;
@@ -214,9 +258,38 @@ function isDuplicateId(error: unknown): boolean {
 /** The operations of one shard over its SQL storage. */
 export class ShardStore {
   readonly #sql: SqlStorage;
+  readonly #observe: ChangeObserver | undefined;
 
-  constructor(sql: SqlStorage) {
+  /** `observe`, when given, is told of every change to a message (see {@link MessageChange}). */
+  constructor(sql: SqlStorage, observe?: ChangeObserver) {
     this.#sql = sql;
+    this.#observe = observe;
+  }
+
+  #tell(
+    id: MessageId,
+    kind: MessageChange['kind'],
+    lease: Lease | undefined,
+    change: Partial<Pick<MessageChange, 'ended' | 'meta' | 'retryAt' | 'now'>>,
+  ): void {
+    if (this.#observe === undefined) return;
+    const sql = this.#sql;
+    this.#observe({
+      id,
+      kind,
+      lease,
+      ended: change.ended ?? false,
+      meta: change.meta,
+      retryAt: change.retryAt,
+      now: change.now,
+      previousMeta: () =>
+        parseMeta(
+          id,
+          sql
+            .exec<{ meta: string | null }>('SELECT meta FROM messages WHERE id = ?', id)
+            .toArray()[0]?.meta ?? null,
+        ),
+    });
   }
 
   // ---- rows ------------------------------------------------------------------------------------
@@ -545,6 +618,7 @@ export class ShardStore {
     const record = this.#lockView(id);
     if (lease !== undefined) assertCurrent(record, lease);
     if (record === undefined) return false;
+    this.#tell(id, 'delete', lease, { ended: true });
     this.#deleteRow(id);
     return true;
   }
@@ -562,6 +636,12 @@ export class ShardStore {
     // A delete needs only the lock; an update writes the whole record back, meta included.
     const record = change.delete ? this.#lockView(lease.id) : this.#record(lease.id);
     assertCurrent(record, lease);
+    this.#tell(lease.id, 'attempt', lease, {
+      ended: change.delete,
+      meta: change.meta,
+      retryAt: change.retryAt,
+      now,
+    });
     if (change.meta !== undefined) assertMetaSize(change.meta);
     const next = applyAttempt(record, change);
     if (next === undefined) this.#deleteRow(lease.id);
@@ -574,7 +654,11 @@ export class ShardStore {
       leases,
       leases.map((lease) => this.#lockView(lease.id)),
     );
-    for (const id of result.deleted) this.#deleteRow(id);
+    const byId = new Map(leases.map((lease) => [lease.id, lease]));
+    for (const id of result.deleted) {
+      this.#tell(id, 'delete', byId.get(id)!, { ended: true });
+      this.#deleteRow(id);
+    }
     return result;
   }
 
@@ -748,6 +832,107 @@ export class ShardStore {
       count,
       ids: count === 0 || max === 0 ? [] : this.#dueRows(max, now).map((row) => row.id),
     };
+  }
+
+  // ---- records and outbox (written by a subclass, see QueueShard.onMessageChange) --------------
+
+  /** Keeps `data` as the record of `id`, replacing any, until `expiresAt` (`null`: no expiry yet). */
+  keepRecord(id: MessageId, data: string, expiresAt: number | null): void {
+    if (typeof data !== 'string') throw new TypeError('a record must be a string');
+    this.#sql.exec(
+      'INSERT INTO message_records (id, data, expires_at) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at',
+      id,
+      data,
+      expiresAt,
+    );
+  }
+
+  /** The record of `id` unless it expired by `now`. */
+  readRecord(id: MessageId, now: number): StoredRecord | undefined {
+    const row = this.#sql
+      .exec<{ data: string; expires_at: number | null }>(
+        'SELECT data, expires_at FROM message_records WHERE id = ? AND (expires_at IS NULL OR expires_at > ?)',
+        id,
+        now,
+      )
+      .toArray()[0];
+    return row === undefined ? undefined : { data: row.data, expiresAt: row.expires_at };
+  }
+
+  /** Drops at most `limit` records expired by `now`; returns how many. */
+  pruneRecords(now: number, limit: number): number {
+    return this.#sql.exec(
+      'DELETE FROM message_records WHERE id IN (SELECT id FROM message_records WHERE expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at LIMIT ?)',
+      now,
+      limit,
+    ).rowsWritten;
+  }
+
+  /** Appends an outbox entry to `stream`, first tried at `dueAt`. */
+  enqueue(stream: string, body: string, createdAt: number, dueAt: number): void {
+    if (typeof stream !== 'string' || typeof body !== 'string') {
+      throw new TypeError('an outbox entry needs a string stream and body');
+    }
+    this.#sql.exec(
+      'INSERT INTO outbox (stream, body, created_at, due_at) VALUES (?, ?, ?, ?)',
+      stream,
+      body,
+      createdAt,
+      dueAt,
+    );
+  }
+
+  /** The first entry of each stream, when due by `now`: oldest due first, at most `limit`. */
+  outboxDue(now: number, limit: number): OutboxEntry[] {
+    return this.#sql
+      .exec<{ seq: number; stream: string; body: string; created_at: number; attempts: number }>(
+        `SELECT seq, stream, body, created_at, attempts FROM outbox
+         WHERE seq IN (SELECT min(seq) FROM outbox GROUP BY stream) AND due_at <= ?
+         ORDER BY due_at, seq LIMIT ?`,
+        now,
+        limit,
+      )
+      .toArray()
+      .map((row) => ({
+        seq: row.seq,
+        stream: row.stream,
+        body: row.body,
+        createdAt: row.created_at,
+        attempts: row.attempts,
+      }));
+  }
+
+  /** Drops a delivered (or abandoned) outbox entry. */
+  outboxDone(seq: number): void {
+    this.#sql.exec('DELETE FROM outbox WHERE seq = ?', seq);
+  }
+
+  /** Counts a failed delivery of an outbox entry and sets its next try. */
+  outboxRetry(seq: number, dueAt: number): void {
+    this.#sql.exec(
+      'UPDATE outbox SET attempts = attempts + 1, due_at = ? WHERE seq = ?',
+      dueAt,
+      seq,
+    );
+  }
+
+  /**
+   * When the alarm next has housekeeping to do: the first due time among the streams' first
+   * outbox entries, or the first record expiry, whichever is earlier; `null` for neither.
+   */
+  nextHousekeeping(): number | null {
+    const outbox = this.#sql
+      .exec<{ at: number | null }>(
+        'SELECT min(due_at) AS at FROM outbox WHERE seq IN (SELECT min(seq) FROM outbox GROUP BY stream)',
+      )
+      .one().at;
+    const expiry = this.#sql
+      .exec<{ at: number | null }>(
+        'SELECT min(expires_at) AS at FROM message_records WHERE expires_at IS NOT NULL',
+      )
+      .one().at;
+    const times = [outbox, expiry].filter((t): t is number => typeof t === 'number');
+    return times.length === 0 ? null : Math.min(...times);
   }
 
   getState(key: string): number {

@@ -39,15 +39,19 @@ describe('QueueShard schema', () => {
         .filter((name) => !name.startsWith('_cf') && !name.startsWith('sqlite_'));
       return { version, again, tables };
     });
-    expect(result.version).toBe(3);
-    expect(result.again).toBe(3);
+    expect(result.version).toBe(4);
+    expect(result.again).toBe(4);
     expect(result.tables).toEqual([
       'chunks',
       'idempotency',
       'idempotency_age',
+      'message_records',
+      'message_records_expiry',
       'messages',
       'messages_due',
       'messages_lock',
+      'outbox',
+      'outbox_stream',
       'schema_version',
       'shard_identity',
       'shard_state',

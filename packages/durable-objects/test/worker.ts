@@ -4,7 +4,13 @@
  * `HookedShard` whose due hook records its calls, and a small JSON API for the Node-side tests.
  */
 import { ManualClock, type StorageSession } from '@mailspool/core';
-import { type DueEvent, DurableObjectEngine, QueueShard } from '../src/index.js';
+import {
+  type DueEvent,
+  DurableObjectEngine,
+  type MessageChange,
+  type OutboxEntry,
+  QueueShard,
+} from '../src/index.js';
 import type {
   OperationArgs,
   OperationName,
@@ -29,6 +35,7 @@ export interface Env {
   QUEUE: DurableObjectNamespace<QueueShard>;
   HOOKED: DurableObjectNamespace<HookedShard>;
   PROBED: DurableObjectNamespace<ProbedShard>;
+  JOURNAL: DurableObjectNamespace<JournalShard>;
   /** Moves every HookedShard's clock forward (the restart test: "time passed while it was down"). */
   SKEW_MS?: string;
 }
@@ -193,6 +200,137 @@ export class HookedShard extends QueueShard<Env> {
   }
 
   /** The alarm, in the shard's (skewed) time; `null` when none is set. */
+  async testAlarm(): Promise<number | null> {
+    const alarm = await this.ctx.storage.getAlarm();
+    return alarm === null ? null : alarm + this.clockOffset();
+  }
+}
+
+/** What {@link JournalShard} records of each change. */
+export interface JournalRecord {
+  kind: MessageChange['kind'];
+  ended: boolean;
+  token: number | null;
+  previous: Record<string, unknown> | null;
+  next: Record<string, unknown> | null;
+}
+
+/**
+ * A shard with no due hook that uses the records and outbox extension points: every change
+ * keeps a record (expiring an hour after the message ends) and queues one outbox entry on the
+ * message's stream, due an hour later; deliveries are written to a table, and fail when told.
+ * Its clock is moved by `testSkew`, and its outbox backoff is scaled from seconds to hours, so
+ * no alarm fires on its own during a test.
+ */
+export class JournalShard extends QueueShard<Env> {
+  #sql(): SqlStorage {
+    const sql = this.ctx.storage.sql;
+    sql.exec('CREATE TABLE IF NOT EXISTS test_config (key TEXT PRIMARY KEY, value INTEGER)');
+    sql.exec(
+      'CREATE TABLE IF NOT EXISTS test_delivered (n INTEGER PRIMARY KEY AUTOINCREMENT, stream TEXT, body TEXT, attempts INTEGER)',
+    );
+    return sql;
+  }
+
+  #config(key: string): number {
+    return (
+      this.#sql()
+        .exec<{ value: number }>('SELECT value FROM test_config WHERE key = ?', key)
+        .toArray()[0]?.value ?? 0
+    );
+  }
+
+  #setConfig(key: string, value: number): void {
+    this.#sql().exec(
+      'INSERT INTO test_config (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+      key,
+      value,
+    );
+  }
+
+  protected override clockOffset(): number {
+    return this.#config('skew');
+  }
+
+  protected override outboxRetryDelay(attempt: number): number {
+    return super.outboxRetryDelay(attempt) * 3600;
+  }
+
+  protected override onMessageChange(change: MessageChange): void {
+    if (this.#config('refuse') > 0) throw new Error('the observer refuses (test)');
+    const record: JournalRecord = {
+      kind: change.kind,
+      ended: change.ended,
+      token: change.lease?.token ?? null,
+      previous: change.previousMeta() as Record<string, unknown> | null,
+      next: (change.meta as Record<string, unknown> | undefined) ?? null,
+    };
+    const body = JSON.stringify(record);
+    this.keepRecord(change.id, body, change.ended ? this.shardTime() + 3_600_000 : null);
+    this.enqueueOutbox(change.id, body, 3_600_000);
+  }
+
+  protected override async deliverOutboxEntry(entry: OutboxEntry): Promise<void> {
+    const failing = this.#config('fail');
+    if (failing > 0) {
+      this.#setConfig('fail', failing - 1);
+      throw new Error('the receiver is down (test)');
+    }
+    this.#sql().exec(
+      'INSERT INTO test_delivered (stream, body, attempts) VALUES (?, ?, ?)',
+      entry.stream,
+      entry.body,
+      entry.attempts,
+    );
+  }
+
+  /** The record of `id` as JSON text (`{ data, expiresAt }`), or `null`. */
+  testRecord(id: string): string | null {
+    const stored = this.readRecord(id);
+    return stored === undefined
+      ? null
+      : JSON.stringify({ data: JSON.parse(stored.data), expiresAt: stored.expiresAt });
+  }
+
+  /** Rows of the record table, expired or not (what pruning has left). */
+  testRecordRows(): number {
+    return this.ctx.storage.sql
+      .exec<{ n: number }>('SELECT count(*) AS n FROM message_records')
+      .one().n;
+  }
+
+  testOutboxRows(): { stream: string; attempts: number; due_at: number }[] {
+    return this.ctx.storage.sql
+      .exec<{ stream: string; attempts: number; due_at: number }>(
+        'SELECT stream, attempts, due_at FROM outbox ORDER BY seq',
+      )
+      .toArray();
+  }
+
+  /** What was delivered, in order: `{ stream, body, attempts }[]` as JSON text. */
+  testDelivered(): string {
+    return JSON.stringify(
+      this.#sql()
+        .exec<{ stream: string; body: string; attempts: number }>(
+          'SELECT stream, body, attempts FROM test_delivered ORDER BY n',
+        )
+        .toArray()
+        .map((row) => ({ ...row, body: JSON.parse(row.body) as JournalRecord })),
+    );
+  }
+
+  testSkew(ms: number): void {
+    this.#setConfig('skew', ms);
+  }
+
+  testFailNext(n: number): void {
+    this.#setConfig('fail', n);
+  }
+
+  testRefuse(on: boolean): void {
+    this.#setConfig('refuse', on ? 1 : 0);
+  }
+
   async testAlarm(): Promise<number | null> {
     const alarm = await this.ctx.storage.getAlarm();
     return alarm === null ? null : alarm + this.clockOffset();

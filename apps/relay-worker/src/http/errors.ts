@@ -13,6 +13,7 @@ export const ApiErrorCode = {
   IDEMPOTENCY_CONFLICT: 409,
   MESSAGE_SENDING: 409,
   ALREADY_SENDING: 409,
+  ALREADY_FINAL: 409,
   TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   INTERNAL: 500,
@@ -28,6 +29,8 @@ export class ApiError extends Error {
     readonly code: ApiErrorCode,
     message: string,
     readonly headers: Record<string, string> = {},
+    /** More fields of the error object (e.g. the `state` of `ALREADY_FINAL`). */
+    readonly details: Record<string, unknown> = {},
   ) {
     super(message);
   }
@@ -54,5 +57,9 @@ export function errorResponse(error: ApiError): Response {
   const headers: Record<string, string> = { ...error.headers };
   if (error.code === 'UNAUTHORIZED' && !headers['www-authenticate'])
     headers['www-authenticate'] = 'Bearer';
-  return json({ error: { code: error.code, message: error.message } }, error.status, headers);
+  return json(
+    { error: { ...error.details, code: error.code, message: error.message } },
+    error.status,
+    headers,
+  );
 }

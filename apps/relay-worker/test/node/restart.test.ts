@@ -114,9 +114,16 @@ describe('restart with persisted state', () => {
       const delivered = Buffer.from(mail!.rawBase64, 'base64').toString();
       expect(delivered.startsWith('Received: ')).toBe(true);
       expect(delivered.endsWith(`\r\n${raw}`)).toBe(true);
+      // It left the queue; its delivery record says delivered.
       await vi.waitFor(
         async () =>
-          expect((await admin(second, `/admin/tenants/demo/messages/${id}`)).status).toBe(404),
+          expect(
+            (
+              (await (await admin(second, `/admin/tenants/demo/messages/${id}`)).json()) as {
+                state: string;
+              }
+            ).state,
+          ).toBe('delivered'),
         {
           timeout: 30_000,
           interval: 200,

@@ -26,16 +26,23 @@ describe('delivery', () => {
         `^Received: by relay\\.localhost \\(mailspool relay, tenant acme\\) with HTTPS id ${id.replace('.', '\\.')};\r\n\t\\w{3}, \\d{2} \\w{3} \\d{4} \\d{2}:\\d{2}:\\d{2} \\+0000\r\n$`,
       ),
     );
-    // Delivered mail leaves the queue.
-    await eventually(async () =>
-      expect(
-        (
-          await api(`/v1/messages/${id}`, {
-            headers: { authorization: 'Bearer acme-token-0123456789abcdef' },
-          })
-        ).status,
-      ).toBe(404),
-    );
+    // Delivered mail leaves the queue, and its delivery record says so, with the reply.
+    const record = await eventually(async () => {
+      const res = await api(`/v1/messages/${id}`, {
+        headers: { authorization: 'Bearer acme-token-0123456789abcdef' },
+      });
+      const body = (await res.json()) as {
+        state: string;
+        results: Record<string, { status: string; reply: string }>;
+        finishedAt: number;
+        expiresAt: number;
+      };
+      expect(body.state).toBe('delivered');
+      return body;
+    });
+    expect(record.results['carol@example.net']).toMatchObject({ status: 'delivered' });
+    expect(record.results['carol@example.net']!.reply).toMatch(/^250 /);
+    expect(record.expiresAt - record.finishedAt).toBe(7 * 86_400_000);
   });
 
   it('the same Idempotency-Key twice, and 10 times concurrently, queues one mail', async () => {
@@ -110,9 +117,17 @@ describe('delivery', () => {
     ).json()) as { flushed: number };
     expect(flushed.flushed).toBeGreaterThanOrEqual(1);
     await eventually(async () => expect(await receivedWith(subject)).toHaveLength(1));
-    await eventually(async () =>
-      expect((await admin(`/admin/tenants/acme/messages/${id}`)).status).toBe(404),
-    );
+    const final = await eventually(async () => {
+      const body = (await (await admin(`/admin/tenants/acme/messages/${id}`)).json()) as {
+        state: string;
+        attempts: number;
+        results: Record<string, { status: string; reply: string }>;
+      };
+      expect(body.state).toBe('delivered');
+      return body;
+    });
+    expect(final.attempts).toBe(2);
+    expect(Object.values(final.results)[0]!.reply).toMatch(/^250 /);
     expect(await receivedWith(subject)).toHaveLength(1);
   });
 

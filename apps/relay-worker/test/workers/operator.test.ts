@@ -68,7 +68,7 @@ describe('operator actions during an attempt', () => {
     expect((await view(id)).body.state).toBe('sending');
 
     await answer(address, 250);
-    await vi.waitFor(async () => expect((await view(id)).status).toBe(404), {
+    await vi.waitFor(async () => expect((await view(id)).body.state).toBe('delivered'), {
       timeout: 15_000,
       interval: 100,
     });
@@ -94,7 +94,7 @@ describe('operator actions during an attempt', () => {
 
     const released = await admin(`/admin/tenants/acme/messages/${id}/release`, { method: 'POST' });
     expect(released.status).toBe(200);
-    await vi.waitFor(async () => expect((await view(id)).status).toBe(404), {
+    await vi.waitFor(async () => expect((await view(id)).body.state).toBe('delivered'), {
       timeout: 15_000,
       interval: 100,
     });
@@ -110,7 +110,7 @@ describe('operator actions during an attempt', () => {
     });
     const deleted = await admin(`/admin/tenants/acme/messages/${id}`, { method: 'DELETE' });
     expect(deleted.status).toBe(200);
-    expect((await view(id)).status).toBe(404);
+    expect((await view(id)).body).toMatchObject({ state: 'deleted', attempts: 1 });
     const flush = (await (await admin('/admin/tenants/acme/flush', { method: 'POST' })).json()) as {
       flushed: number;
     };
