@@ -45,8 +45,15 @@ import {
   toRow,
 } from './schema.js';
 
-/** Greater than every `[due, id]` key with `due <= now`: arrays sort after strings. */
-const dueUpTo = (now: number) => IDBKeyRange.upperBound([now, []]);
+// Every index range here has a lower bound: WebKit (WebKitGTK 2.50, the engine Safari is built
+// on) answers an index's getAll/getAllKeys with no range, or with only an upper bound, with the
+// rows whose key path is `null` too, which the spec leaves out of the index (count() and cursors
+// leave them out there as well). README "Browser notes".
+/** `[due, id]` keys with `due <= now`: arrays sort after strings, numbers after nothing. */
+const dueUpTo = (now: number) => IDBKeyRange.bound([-Infinity], [now, []]);
+/** Every retry time (a number), or those `<= dueBy`. */
+const scheduledUpTo = (dueBy: number | undefined) =>
+  dueBy === undefined ? IDBKeyRange.lowerBound(-Infinity) : IDBKeyRange.bound(-Infinity, dueBy);
 /** `lockedUntil > now`: the lock is unexpired (it expires exactly at `lockedUntil`). */
 const lockedAfter = (now: number) => IDBKeyRange.lowerBound(now, true);
 
@@ -357,8 +364,10 @@ export class IndexedDbSession extends BaseSession {
       if (kind === 'active') return active;
       // Deferred: a retry time (≤ dueBy when given) and no unexpired lock. Both lists come from
       // key-only index reads; the active list is short (what is being delivered right now).
-      const range = dueBy === undefined ? undefined : IDBKeyRange.upperBound(dueBy);
-      const [held, scheduled] = await Promise.all([active, rows.index(BY_RETRY).getAllKeys(range)]);
+      const [held, scheduled] = await Promise.all([
+        active,
+        rows.index(BY_RETRY).getAllKeys(scheduledUpTo(dueBy)),
+      ]);
       const heldSet = new Set(held);
       return scheduled.filter((id) => !heldSet.has(id));
     });
