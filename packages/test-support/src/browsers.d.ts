@@ -1,3 +1,4 @@
+import type { ChildProcess } from 'node:child_process';
 import type { Browser as PuppeteerBrowser } from 'puppeteer-core';
 import type { Browser as WdioBrowser } from 'webdriverio';
 
@@ -11,8 +12,14 @@ export declare const webkitBrowserPath: string;
 export declare const otherBrowsers: readonly ['firefox', 'webkit'];
 export type OtherBrowser = (typeof otherBrowsers)[number];
 
-/** Launches headless Firefox with a fresh profile on disk; `close()` closes it and removes the profile. */
-export declare function launchFirefox(prefix?: string): Promise<{
+/**
+ * Launches headless Firefox with a fresh profile on disk and `prefs` added to its preferences;
+ * `close()` closes it and removes the profile.
+ */
+export declare function launchFirefox(
+  prefix?: string,
+  prefs?: Record<string, unknown>,
+): Promise<{
   readonly browser: PuppeteerBrowser;
   readonly profile: string;
   close(): Promise<void>;
@@ -30,3 +37,21 @@ export declare function launchWebKit(): Promise<{
 export declare function descendants(
   rootPid: number,
 ): Promise<{ readonly pid: number; readonly cmdline: string }[]>;
+
+/** Starts Xvfb on a free display (`:N`). */
+export declare function startXvfb(): Promise<{
+  readonly child: ChildProcess;
+  readonly display: string;
+}>;
+
+/** SIGTERM, then SIGKILL after 5 s; resolves once the process has exited. */
+export declare function stopProcess(child: ChildProcess): Promise<void>;
+
+/**
+ * Starts MiniBrowser on `url` with no driver, on X display `display`, its data on disk under
+ * `home` (a later launch on the same `home` sees it; a WebDriver session's storage is in memory).
+ */
+export declare function launchMiniBrowser(
+  url: string,
+  options: { readonly display: string; readonly home: string },
+): ChildProcess;

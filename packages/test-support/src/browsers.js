@@ -26,10 +26,12 @@ export const webkitBrowserPath =
 export const otherBrowsers = /** @type {const} */ (['firefox', 'webkit']);
 
 /**
- * Launches headless Firefox with a fresh profile on disk (removed by `close()`).
+ * Launches headless Firefox with a fresh profile on disk (removed by `close()`), with `prefs`
+ * added to the profile's preferences.
  * @param {string} prefix
+ * @param {Record<string, unknown>} [prefs]
  */
-export async function launchFirefox(prefix = 'mailspool-firefox') {
+export async function launchFirefox(prefix = 'mailspool-firefox', prefs = {}) {
   const { default: puppeteer } = await import('puppeteer-core');
   const profile = await mkdtemp(join(tmpdir(), `${prefix}-`));
   try {
@@ -46,6 +48,7 @@ export async function launchFirefox(prefix = 'mailspool-firefox') {
         'network.connectivity-service.enabled': false,
         // Keeps navigator.onLine in the test's hands (Firefox would follow the OS link state).
         'network.manage-offline-status': false,
+        ...prefs,
       },
     });
     return {
@@ -62,8 +65,11 @@ export async function launchFirefox(prefix = 'mailspool-firefox') {
   }
 }
 
-/** Spawns Xvfb on a free display; resolves once it serves, with its display name. */
-async function startXvfb() {
+/**
+ * Spawns Xvfb on a free display; resolves once it serves, with its display name and the
+ * process (stop it with `stopProcess`).
+ */
+export async function startXvfb() {
   const child = spawn(
     'Xvfb',
     ['-displayfd', '3', '-screen', '0', '1280x1024x24', '-nolisten', 'tcp'],
@@ -94,8 +100,11 @@ async function startXvfb() {
   return { child, display: /** @type {string} */ (display) };
 }
 
-/** @param {import('node:child_process').ChildProcess} child */
-function stop(child) {
+/**
+ * SIGTERM, then SIGKILL after 5 s; resolves once the process has exited.
+ * @param {import('node:child_process').ChildProcess} child
+ */
+export function stopProcess(child) {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
@@ -148,15 +157,35 @@ export async function launchWebKit() {
       driverPid: /** @type {number} */ (driverProcess.pid),
       close: async () => {
         await browser.deleteSession().catch(() => {});
-        await stop(driverProcess);
-        await stop(xvfb.child);
+        await stopProcess(driverProcess);
+        await stopProcess(xvfb.child);
       },
     };
   } catch (error) {
-    if (driver) await stop(driver);
-    await stop(xvfb.child);
+    if (driver) await stopProcess(driver);
+    await stopProcess(xvfb.child);
     throw error;
   }
+}
+
+/**
+ * Starts WebKitGTK's MiniBrowser on `url` with no driver, on X display `display`, keeping its
+ * data (IndexedDB included) on disk under `home` (its XDG data and cache directories): unlike a
+ * WebDriver session, whose storage is in memory, a later launch on the same `home` sees it.
+ * @param {string} url
+ * @param {{ display: string, home: string }} options
+ */
+export function launchMiniBrowser(url, { display, home }) {
+  return spawn(webkitBrowserPath, [url], {
+    stdio: 'ignore',
+    env: {
+      ...process.env,
+      DISPLAY: display,
+      XDG_DATA_HOME: join(home, 'data'),
+      XDG_CACHE_HOME: join(home, 'cache'),
+      XDG_CONFIG_HOME: join(home, 'config'),
+    },
+  });
 }
 
 /**
