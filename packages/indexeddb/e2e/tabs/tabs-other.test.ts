@@ -2,7 +2,7 @@
  * The multi-tab tests of tabs.test.ts in Debian's Firefox ESR and WebKitGTK (the engine Safari is
  * built on): the flush race, pages killed or closed mid-store, a real quota where the browser lets
  * a test set one, blocked and upgrading opens, and change events across tabs. Pages are the same
- * test page (page.ts), reporting to the page server over HTTP; e2e/tabs/drivers.ts drives them.
+ * test page (page.ts), reporting to the page server over HTTP; test-support's tabs.js drives them.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,8 +14,8 @@ import {
   startXvfb,
   stopProcess,
 } from '@mailspool/test-support/browsers';
+import { type DrivenBrowser, launchTabs, type Tab } from '@mailspool/test-support/tabs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { type DrivenBrowser, launch, type Tab } from './drivers.js';
 import { type PageServer, startPageServer } from './server.js';
 
 let dbCounter = 0;
@@ -28,11 +28,11 @@ async function closeAll(tabs: Tab[]) {
 describe.each(otherBrowsers)('%s', (browserName) => {
   let server: PageServer;
   let browser: DrivenBrowser;
-  const openTab = () => browser.openTab(server.origin);
+  const openTab = () => browser.openTab(server.origin, () => window.outbox !== undefined);
 
   beforeAll(async () => {
     server = await startPageServer();
-    browser = await launch(browserName);
+    browser = await launchTabs(browserName);
   }, 90_000);
 
   afterAll(async () => {
@@ -221,11 +221,11 @@ describe.each(otherBrowsers)('%s', (browserName) => {
     it('a write over a real (small) origin quota rejects QUOTA_EXCEEDED and leaves the outbox as it was', async () => {
       // Firefox takes its storage limit from a preference (in KiB), read at start-up: this test
       // gets a browser of its own with a small one.
-      const small = await launch('firefox', {
+      const small = await launchTabs('firefox', {
         firefoxPrefs: { 'dom.quotaManager.temporaryStorage.fixedLimit': 2048 },
       });
       try {
-        const tab = await small.openTab(server.origin);
+        const tab = await small.openTab(server.origin, () => window.outbox !== undefined);
         const result = await tab.run(({ n, size }) => window.outbox.overQuota(n, size), {
           n: dbName('quota'),
           size: 4 * 1024 * 1024,

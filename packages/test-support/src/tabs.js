@@ -1,48 +1,23 @@
 /**
- * Tabs of one origin in Debian's Firefox (puppeteer-core over WebDriver BiDi) and WebKitGTK
- * (webdriverio over classic WebDriver), behind one small interface for tabs-other.test.ts.
+ * Internal (used by the IndexedDB multi-tab tests and the outbox page's e2e tests): tabs of one
+ * origin in Debian's Firefox (puppeteer-core over WebDriver BiDi) and WebKitGTK (webdriverio
+ * over classic WebDriver), behind one small interface (types in tabs.d.ts).
  *
  * Classic WebDriver has one current window per session and runs one command at a time, so a
  * WebKit tab runs a scenario by starting it in the page and polling for its result; the
- * scenarios of several tabs then run at the same time in the browser, as they do in Chromium and
- * Firefox, where each page is evaluated concurrently.
+ * scenarios of several tabs then run at the same time in the browser, as they do in Firefox,
+ * where each page is evaluated concurrently.
  */
-import {
-  descendants,
-  launchFirefox,
-  launchWebKit,
-  type OtherBrowser,
-} from '@mailspool/test-support/browsers';
-
-export interface Tab {
-  /** Runs `fn(arg)` in the page (serialised: it sees only the page's globals); resolves with its result. */
-  run<A, R>(fn: (arg: A) => R | Promise<R>, arg: A): Promise<Awaited<R>>;
-  /**
-   * SIGKILLs the tab's content (renderer) process, as an OOM kill would; the browser lives on.
-   * Resolves with how many processes were killed.
-   */
-  killRenderer(): Promise<number>;
-  close(): Promise<void>;
-}
-
-export interface DrivenBrowser {
-  readonly name: OtherBrowser;
-  /** Opens a tab on `url` and waits for the test page's `window.outbox`. */
-  openTab(url: string): Promise<Tab>;
-  close(): Promise<void>;
-}
+import { descendants, launchFirefox, launchWebKit } from './browsers.js';
 
 /** Longest a scenario may run in a WebKit tab before the test gives up on it. */
 const RUN_LIMIT_MS = 180_000;
 
-export async function launch(
-  name: OtherBrowser,
-  options: { firefoxPrefs?: Record<string, unknown> } = {},
-): Promise<DrivenBrowser> {
-  return name === 'firefox' ? launchFirefoxTabs(options.firefoxPrefs) : launchWebKitTabs();
-}
+/** @param {number} ms */
+const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function killAll(pids: number[]): Promise<number> {
+/** @param {number[]} pids */
+function killAll(pids) {
   let killed = 0;
   for (const pid of pids) {
     try {
@@ -55,18 +30,29 @@ async function killAll(pids: number[]): Promise<number> {
   return killed;
 }
 
-async function launchFirefoxTabs(prefs?: Record<string, unknown>): Promise<DrivenBrowser> {
-  const firefox = await launchFirefox('mailspool-idb-tabs-firefox', prefs);
+/**
+ * @param {import('./browsers.js').OtherBrowser} name
+ * @param {{ firefoxPrefs?: Record<string, unknown> }} [options]
+ * @returns {Promise<import('./tabs.js').DrivenBrowser>}
+ */
+export async function launchTabs(name, options = {}) {
+  return name === 'firefox' ? launchFirefoxTabs(options.firefoxPrefs) : launchWebKitTabs();
+}
+
+/** @param {Record<string, unknown> | undefined} prefs */
+async function launchFirefoxTabs(prefs) {
+  const firefox = await launchFirefox('mailspool-tabs-firefox', prefs);
   const rootPid = firefox.browser.process()?.pid;
   if (rootPid === undefined) throw new Error('puppeteer started Firefox without a process');
-  return {
+  /** @type {import('./tabs.js').DrivenBrowser} */
+  const driven = {
     name: 'firefox',
-    async openTab(url) {
+    async openTab(url, ready) {
       const page = await firefox.browser.newPage();
       await page.goto(url);
-      await page.waitForFunction(() => window.outbox !== undefined);
+      if (ready) await page.waitForFunction(ready, { timeout: 30_000 });
       return {
-        run: (fn, arg) => page.evaluate(fn as never, arg) as never,
+        run: (fn, arg) => /** @type {never} */ (page.evaluate(/** @type {never} */ (fn), arg)),
         // Firefox puts the pages of one site in shared `tab` processes (its role is the last word
         // of a content process's command line) and doesn't say which: all of them go, so every
         // page of the browser crashes, this one with them.
@@ -74,33 +60,41 @@ async function launchFirefoxTabs(prefs?: Record<string, unknown>): Promise<Drive
           killAll(
             (await descendants(rootPid)).filter((p) => / tab$/.test(p.cmdline)).map((p) => p.pid),
           ),
+        setOffline: (offline) => page.setOfflineMode(offline),
+        reload: async () => {
+          await page.reload();
+          if (ready) await page.waitForFunction(ready, { timeout: 30_000 });
+        },
         close: () => page.close(),
       };
     },
     close: firefox.close,
   };
+  return driven;
 }
 
-async function launchWebKitTabs(): Promise<DrivenBrowser> {
+async function launchWebKitTabs() {
   const webkit = await launchWebKit();
   const browser = webkit.browser;
   // One WebDriver command at a time, each in its own window.
-  let queue: Promise<unknown> = Promise.resolve();
-  const serial = <T>(job: () => Promise<T>): Promise<T> => {
+  /** @type {Promise<unknown>} */
+  let queue = Promise.resolve();
+  /** @template T @param {() => Promise<T>} job @returns {Promise<T>} */
+  const serial = (job) => {
     const next = queue.then(job);
     queue = next.catch(() => {});
     return next;
   };
-  const inWindow = <T>(handle: string, command: () => Promise<T>): Promise<T> =>
+  /** @template T @param {string} handle @param {() => Promise<T>} command @returns {Promise<T>} */
+  const inWindow = (handle, command) =>
     serial(async () => {
       await browser.switchToWindow(handle);
       return command();
     });
   // webdriverio's execute() types its arguments from the script's; these scripts take plain data.
-  const execute = browser.execute.bind(browser) as unknown as (
-    script: (...args: never[]) => unknown,
-    ...args: unknown[]
-  ) => Promise<unknown>;
+  const execute = /** @type {(script: Function | string, ...args: unknown[]) => Promise<any>} */ (
+    browser.execute.bind(browser)
+  );
   let runs = 0;
   // The session's first window stays open (and blank): new windows are made from it. Killing the
   // last window's web process ends the WebDriver session, so this one must live.
@@ -109,9 +103,10 @@ async function launchWebKitTabs(): Promise<DrivenBrowser> {
     (await descendants(webkit.driverPid))
       .filter((p) => p.cmdline.includes('WebKitWebProcess'))
       .map((p) => p.pid);
-  return {
+  /** @type {import('./tabs.js').DrivenBrowser} */
+  const driven = {
     name: 'webkit',
-    async openTab(url) {
+    async openTab(url, ready) {
       // Each WebKitGTK window gets a web process of its own: the one that appears is this tab's.
       const before = new Set(await webProcesses());
       const { handle } = await inWindow(home, () => browser.createWindow('window'));
@@ -120,39 +115,44 @@ async function launchWebKitTabs(): Promise<DrivenBrowser> {
       // WebKitWebDriver deletes the whole session when a command reaches a crashed page, so once
       // this tab's renderer is killed no command goes to its window again (the window stays).
       let crashed = false;
-      const inTab = <T>(command: () => Promise<T>): Promise<T> =>
+      /** @template T @param {() => Promise<T>} command @returns {Promise<T>} */
+      const inTab = (command) =>
         inWindow(handle, async () => {
           if (crashed) throw new Error('the tab crashed: its renderer was killed');
           return command();
         });
-      const deadline = Date.now() + 30_000;
-      while (!(await inWindow(handle, () => browser.execute(() => window.outbox !== undefined)))) {
-        if (Date.now() > deadline) throw new Error(`${url} did not load the test page`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      const waitReady = async () => {
+        if (!ready) return;
+        const deadline = Date.now() + 30_000;
+        while (!(await inTab(() => execute(`return Boolean((${ready.toString()})())`)))) {
+          if (Date.now() > deadline) throw new Error(`${url} did not get ready within 30 s`);
+          await pause(50);
+        }
+      };
+      await waitReady();
       return {
-        async run<A, R>(fn: (arg: A) => R | Promise<R>, arg: A): Promise<Awaited<R>> {
+        async run(fn, arg) {
           const id = `run${runs++}`;
           await inTab(() =>
             execute(
-              (source: string, input: unknown, key: string) => {
-                const w = window as unknown as { runs?: Record<string, unknown> };
+              /** @param {string} source @param {unknown} input @param {string} key */
+              (source, input, key) => {
+                const w = /** @type {{ runs?: Record<string, unknown> }} */ (
+                  /** @type {unknown} */ (window)
+                );
                 w.runs ??= {};
                 const runsById = w.runs;
                 runsById[key] = { done: false };
                 // The scenario as the test wrote it, rebuilt from its source in the page.
-                const scenario = new Function(`return (${source})`)() as (a: unknown) => unknown;
+                const scenario = new Function(`return (${source})`)();
                 Promise.resolve()
                   .then(() => scenario(input))
                   .then(
                     (value) => {
                       runsById[key] = { done: true, value };
                     },
-                    (error: unknown) => {
-                      runsById[key] = {
-                        done: true,
-                        error: String((error as Error)?.stack ?? error),
-                      };
+                    (error) => {
+                      runsById[key] = { done: true, error: String(error?.stack ?? error) };
                     },
                   );
               },
@@ -163,22 +163,27 @@ async function launchWebKitTabs(): Promise<DrivenBrowser> {
           );
           const deadline = Date.now() + RUN_LIMIT_MS;
           for (;;) {
-            const state = await inTab(() =>
-              browser.execute((key: string) => {
-                const w = window as unknown as { runs: Record<string, { done: boolean }> };
-                const current = w.runs[key]!;
-                if (current.done) delete w.runs[key];
-                return current;
-              }, id),
+            const result = await inTab(() =>
+              execute(
+                /** @param {string} key */
+                (key) => {
+                  const w = /** @type {{ runs: Record<string, { done: boolean }> }} */ (
+                    /** @type {unknown} */ (window)
+                  );
+                  const current = w.runs[key];
+                  if (current?.done) delete w.runs[key];
+                  return current;
+                },
+                id,
+              ),
             );
-            const result = state as { done: boolean; value?: unknown; error?: string };
-            if (result.done) {
+            if (result?.done) {
               if (result.error !== undefined) throw new Error(result.error);
-              return result.value as Awaited<R>;
+              return result.value;
             }
             if (Date.now() > deadline)
               throw new Error(`${id} still running after ${RUN_LIMIT_MS} ms`);
-            await new Promise((r) => setTimeout(r, 25));
+            await pause(25);
           }
         },
         killRenderer: () =>
@@ -188,6 +193,13 @@ async function launchWebKitTabs(): Promise<DrivenBrowser> {
             await browser.switchToWindow(home);
             return killAll(own);
           }),
+        setOffline: async () => {
+          throw new Error('WebKitGTK has no offline emulation over WebDriver');
+        },
+        reload: async () => {
+          await inTab(() => browser.refresh());
+          await waitReady();
+        },
         close: async () => {
           if (!crashed) await inTab(() => browser.closeWindow());
         },
@@ -195,4 +207,5 @@ async function launchWebKitTabs(): Promise<DrivenBrowser> {
     },
     close: webkit.close,
   };
+  return driven;
 }
