@@ -56,6 +56,11 @@ export interface PageServer {
   readonly origin: string;
   /** Every `POST /v1/messages` received, in order (only when `relay` was enabled). */
   readonly posts: RelayPost[];
+  /**
+   * While `false`, every request's connection is dropped unanswered, as when the network is gone
+   * (`fetch` rejects with a network error): for browsers with no offline emulation (WebKitGTK).
+   */
+  setReachable(reachable: boolean): void;
   close(): Promise<void>;
 }
 
@@ -106,7 +111,12 @@ export async function servePage(options: ServeOptions = {}): Promise<PageServer>
     posts.push({ key, from: body.from, to: body.to, raw: body.raw, status });
     return sendJson(response, status, { id: `relay-${key}`, duplicate: status === 200 });
   };
+  let reachable = true;
   const server: Server = createServer((request, response) => {
+    if (!reachable) {
+      request.socket.destroy();
+      return;
+    }
     handle(request, response).catch((error) => send(response, 500, String(error)));
   });
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
@@ -114,6 +124,11 @@ export async function servePage(options: ServeOptions = {}): Promise<PageServer>
   return {
     origin,
     posts,
+    setReachable: (value) => {
+      reachable = value;
+      // Kept-alive connections would otherwise still carry requests.
+      if (!value) server.closeAllConnections();
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
