@@ -140,8 +140,9 @@ describe.each(otherBrowsers)('webmail outbox in %s, without the relay Worker', (
 
       if (emulatesOffline) await tab.setOffline(false);
       else server.setReachable(true);
-      // Firefox: `online` flushes at once. WebKitGTK: each mail's retry time (at most 5 s per
-      // failed try so far, doubling: 2.5–20 s here) sends it; a tab coming back into view would too.
+      // Firefox: `online` flushes at once. WebKitGTK: each mail's stored retry time (backoff from
+      // 2.5–5 s after the first failed try, doubling) sends it. (The visibilitychange flush can't be
+      // driven here: WebKitGTK windows on Xvfb never become hidden; test/scheduler.test.ts has it.)
       await expect.poll(() => sentCount(tab), { timeout: 60_000, interval: 250 }).toBe(3);
       await expect.poll(async () => (await outboxRows(tab)).length, { timeout: 10_000 }).toBe(0);
       const ids = rows.map((r) => r.id).sort();
