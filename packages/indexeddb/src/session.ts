@@ -45,12 +45,13 @@ import {
   toRow,
 } from './schema.js';
 
-// Every index range here has a lower bound: WebKit (WebKitGTK 2.50, the engine Safari is built
-// on) answers an index's getAll/getAllKeys with no range, or with only an upper bound, with the
-// rows whose key path is `null` too, which the spec leaves out of the index (count() and cursors
-// leave them out there as well). README "Browser notes".
-/** `[due, id]` keys with `due <= now`: arrays sort after strings, numbers after nothing. */
-const dueUpTo = (now: number) => IDBKeyRange.bound([-Infinity], [now, []]);
+/** Greater than every `[due, id]` key with `due <= now`: arrays sort after strings. */
+const dueUpTo = (now: number) => IDBKeyRange.upperBound([now, []]);
+// Ranges over `retryAt` and `lockedUntil`, which rows hold as `null` when unset, always have a
+// lower bound: WebKit (WebKitGTK 2.50, the engine Safari is built on) answers an index's
+// getAll/getAllKeys with no range, or with only an upper bound, with the `null` rows too, which
+// the spec leaves out of the index (its count() and cursors do). `due` is left out of a row, not
+// set to null, so `by-due` is not affected. README "Browser notes".
 /** Every retry time (a number), or those `<= dueBy`. */
 const scheduledUpTo = (dueBy: number | undefined) =>
   dueBy === undefined ? IDBKeyRange.lowerBound(-Infinity) : IDBKeyRange.bound(-Infinity, dueBy);

@@ -40,6 +40,8 @@ export async function launchFirefox(prefix = 'mailspool-firefox', prefs = {}) {
       executablePath: firefoxPath,
       headless: true,
       userDataDir: profile,
+      // puppeteer's default (180 s) would cut a long evaluate short, e.g. a benchmark's drain.
+      protocolTimeout: 15 * 60_000,
       extraPrefsFirefox: {
         // No background connections: this machine's network is closed.
         'app.update.enabled': false,
