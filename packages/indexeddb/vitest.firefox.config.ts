@@ -15,6 +15,9 @@ export default defineConfig({
       enabled: true,
       headless: true,
       api: { host: '127.0.0.1' },
+      // vitest's default (60 s) was too short on a fresh clone under load: vite's first dependency
+      // scan and bundle took about a minute before the page could connect.
+      connectTimeout: 180_000,
       provider: firefoxProvider(),
       instances: [{ browser: 'firefox' }],
     },
