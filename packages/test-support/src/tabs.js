@@ -204,7 +204,15 @@ async function launchWebKitTabs() {
           await waitReady();
         },
         close: async () => {
-          if (!crashed) await inTab(() => browser.closeWindow());
+          if (crashed) return;
+          await inTab(async () => {
+            await browser.closeWindow();
+            // webdriverio answers closeWindow by switching to the first remaining window on its
+            // own, unawaited: that request could land between a later switch and its command, or
+            // fail unhandled once the session is gone. WebKitWebDriver runs a session's commands
+            // in order, so once this switch is answered, that one has been too.
+            await browser.switchToWindow(home);
+          });
         },
       };
     },
