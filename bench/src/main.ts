@@ -15,6 +15,8 @@ const suites: Record<string, (config: ReturnType<typeof benchConfig>) => Promise
   'memory-chromium': async (c) => (await import('./memory/chromium.js')).runMemoryChromium(c),
   'idb-node': async (c) => (await import('./idb/node.js')).runIdbNode(c),
   'idb-chromium': async (c) => (await import('./idb/chromium.js')).runIdbChromium(c),
+  'idb-firefox': async (c) => (await import('./idb/other-browsers.js')).runIdbOther('firefox', c),
+  'idb-webkit': async (c) => (await import('./idb/other-browsers.js')).runIdbOther('webkit', c),
   'durable-objects': async (c) => (await import('./do/durable-objects.js')).runDurableObjects(c),
   'do-delivery': async (c) => (await import('./do/delivery.js')).runDelivery(c),
 };

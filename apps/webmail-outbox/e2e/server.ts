@@ -63,6 +63,11 @@ export interface PageServer {
    * delivery record would; an id not set here is `404`. Set by the test.
    */
   readonly statuses: Map<string, unknown>;
+  /**
+   * While `false`, every request's connection is dropped unanswered, as when the network is gone
+   * (`fetch` rejects with a network error): for browsers with no offline emulation (WebKitGTK).
+   */
+  setReachable(reachable: boolean): void;
   close(): Promise<void>;
 }
 
@@ -131,7 +136,12 @@ export async function servePage(options: ServeOptions = {}): Promise<PageServer>
     });
     return sendJson(response, status, { id: `relay-${key}`, duplicate: status === 200 });
   };
+  let reachable = true;
   const server: Server = createServer((request, response) => {
+    if (!reachable) {
+      request.socket.destroy();
+      return;
+    }
     handle(request, response).catch((error) => send(response, 500, String(error)));
   });
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
@@ -140,6 +150,11 @@ export async function servePage(options: ServeOptions = {}): Promise<PageServer>
     origin,
     posts,
     statuses,
+    setReachable: (value) => {
+      reachable = value;
+      // Kept-alive connections would otherwise still carry requests.
+      if (!value) server.closeAllConnections();
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -19,7 +19,8 @@ async function bundle(entry: string, format: 'esm' | 'iife'): Promise<Uint8Array
     bundle: true,
     format,
     platform: 'browser',
-    target: 'chrome120',
+    // The same page runs in Firefox and WebKitGTK too (other-browsers.ts).
+    target: ['chrome120', 'firefox128', 'safari17'],
     conditions: ['source'],
     // Workbox reads process.env.NODE_ENV; production drops its dev-only logging.
     define: { 'process.env.NODE_ENV': '"production"' },

@@ -104,6 +104,8 @@ export function renderSuite(result: SuiteResult): string {
 
 const ORDER = [
   'idb-chromium',
+  'idb-firefox',
+  'idb-webkit',
   'idb-node',
   'durable-objects',
   'do-delivery',

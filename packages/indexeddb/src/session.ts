@@ -59,6 +59,14 @@ import {
 
 /** Greater than every `[due, id]` key with `due <= now`: arrays sort after strings. */
 const dueUpTo = (now: number) => IDBKeyRange.upperBound([now, []]);
+// Ranges over `retryAt` and `lockedUntil`, which rows hold as `null` when unset, always have a
+// lower bound: WebKit (WebKitGTK 2.50, the engine Safari is built on) answers an index's
+// getAll/getAllKeys with no range, or with only an upper bound, with the `null` rows too, which
+// the spec leaves out of the index (its count() and cursors do). `due` is left out of a row, not
+// set to null, so `by-due` is not affected. README "Browser notes".
+/** Every retry time (a number), or those `<= dueBy`. */
+const scheduledUpTo = (dueBy: number | undefined) =>
+  dueBy === undefined ? IDBKeyRange.lowerBound(-Infinity) : IDBKeyRange.bound(-Infinity, dueBy);
 /** `lockedUntil > now`: the lock is unexpired (it expires exactly at `lockedUntil`). */
 const lockedAfter = (now: number) => IDBKeyRange.lowerBound(now, true);
 
@@ -315,8 +323,10 @@ export class IndexedDbSession extends BaseSession {
       if (kind === 'active') return active;
       // Deferred: a retry time (≤ dueBy when given) and no unexpired lock. Both lists come from
       // key-only index reads; the active list is short (what is being delivered right now).
-      const range = dueBy === undefined ? undefined : IDBKeyRange.upperBound(dueBy);
-      const [held, scheduled] = await Promise.all([active, rows.index(BY_RETRY).getAllKeys(range)]);
+      const [held, scheduled] = await Promise.all([
+        active,
+        rows.index(BY_RETRY).getAllKeys(scheduledUpTo(dueBy)),
+      ]);
       const heldSet = new Set(held);
       return scheduled.filter((id) => !heldSet.has(id));
     });

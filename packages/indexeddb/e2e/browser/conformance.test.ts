@@ -1,12 +1,22 @@
 import { runConformance } from '@mailspool/conformance';
 import { describe, expect, it } from 'vitest';
+import { server } from 'vitest/browser';
 import type { IndexedDbEngine } from '../../src/index.js';
 import { conformanceHooks } from '../../test/conformance-hooks.js';
 
-// The conformance suite on Chromium's real IndexedDB: the store name is the database name, fresh
-// for every case; same name → same database (persistence cases).
+// The conformance suite on a real browser's IndexedDB (Chromium, Firefox or WebKitGTK: the
+// vitest.*.config.ts that runs it decides): the store name is the database name, fresh for every
+// case; same name → same database (persistence cases).
+const browser = server.browser as 'chromium' | 'firefox' | 'webkit';
+const userAgents = {
+  chromium: /Chrome\/\d+/,
+  firefox: /Firefox\/\d+/,
+  // WebKitGTK's MiniBrowser says Safari, and never Chrome.
+  webkit: /^(?!.*Chrome).*AppleWebKit\/\d+.*Safari\/\d+/,
+};
+
 runConformance<IndexedDbEngine>({
-  name: 'IndexedDbEngine (Chromium)',
+  name: `IndexedDbEngine (${browser})`,
   ...conformanceHooks(() => undefined),
   disposeEngine: async (engine, { store }) => {
     await engine.close();
@@ -21,8 +31,8 @@ runConformance<IndexedDbEngine>({
 });
 
 describe('environment', () => {
-  it('runs on a real Chromium with its native IndexedDB', () => {
-    expect(navigator.userAgent).toMatch(/Chrome\/\d+/);
+  it(`runs on a real ${browser} with its native IndexedDB`, () => {
+    expect(navigator.userAgent).toMatch(userAgents[browser]);
     expect(Function.prototype.toString.call(indexedDB.open)).toContain('[native code]');
   });
 });

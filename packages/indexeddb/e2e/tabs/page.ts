@@ -1,7 +1,8 @@
 /**
  * The test page the multi-tab e2e tests load in several Chromium pages of one origin (bundled
  * by server.ts). It exposes `window.outbox`: small scenario functions that drive the real
- * engine and report to the test through `window.report` (a Playwright binding).
+ * engine and report to the test through `window.report`: a Playwright binding in Chromium, else
+ * a POST to the page server's `/report` (Firefox, WebKit), answered once the test has seen it.
  */
 import { type ChangeEvent, isMailspoolError, type Lease } from '@mailspool/core';
 import { DB_VERSION, IndexedDbEngine, storageEstimate } from '../../src/index.js';
@@ -10,7 +11,9 @@ import { DB_VERSION, IndexedDbEngine, storageEstimate } from '../../src/index.js
 export type Report =
   | { kind: 'acquire' | 'release' | 'deliver'; id: string; tab: string; token?: number }
   | { kind: 'storing' | 'stored'; id?: string; tab: string; n: number }
-  | { kind: 'change'; event: ChangeEvent; tab: string };
+  | { kind: 'change'; event: ChangeEvent; tab: string }
+  /** The outcome of a scenario the page ran by itself (`?run=`, see the end of this file). */
+  | { kind: 'result'; run: string; value?: unknown; error?: string };
 
 declare global {
   interface Window {
@@ -23,6 +26,13 @@ const bytes = (n: number, seed: number) => {
   const out = new Uint8Array(n);
   crypto.getRandomValues(out.subarray(0, Math.min(n, 65_536)));
   for (let i = 65_536; i < n; i++) out[i] = (i * 31 + seed) & 255;
+  return out;
+};
+
+/** `n` random bytes: nothing a browser could compress (Firefox compresses what it stores). */
+const randomBytes = (n: number) => {
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i += 65_536) crypto.getRandomValues(out.subarray(i, i + 65_536));
   return out;
 };
 
@@ -196,7 +206,7 @@ const outbox = {
     let code: string | undefined;
     let cause: string | undefined;
     try {
-      await s.storeMessage({ meta: { big: true }, contents: bytes(size, 1) });
+      await s.storeMessage({ meta: { big: true }, contents: randomBytes(size) });
     } catch (error) {
       code = isMailspoolError(error) ? error.code : String(error);
       cause =
@@ -208,7 +218,7 @@ const outbox = {
     try {
       await s.storeMessages([
         { meta: { n: 1 }, contents: 'a' },
-        { meta: { n: 2 }, contents: bytes(size, 2) },
+        { meta: { n: 2 }, contents: randomBytes(size) },
       ]);
     } catch (error) {
       batchCode = isMailspoolError(error) ? error.code : String(error);
@@ -276,4 +286,39 @@ async function producerDone(name: string): Promise<boolean> {
   return localStorage.getItem(`produced:${name}`) === 'yes';
 }
 
+// Awaiting a report means the test has it: `release` is reported before a lock is given up and
+// `acquire` after one is won, so the test sees them in the order they happened across tabs. A
+// tab's reports go one after another (as a binding's calls do), so even those not awaited, like
+// change events, arrive in the order they were made.
+let reported: Promise<unknown> = Promise.resolve();
+window.report ??= (report: Report) => {
+  const token = document.querySelector('meta[name="report-token"]')?.getAttribute('content') ?? '';
+  const sent = reported.then(async () => {
+    const response = await fetch('/report', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-report-token': token },
+      body: JSON.stringify(report),
+    });
+    if (!response.ok) throw new Error(`report refused: ${response.status}`);
+  });
+  reported = sent.catch(() => {});
+  return sent;
+};
 window.outbox = outbox;
+
+// `?run=<scenario>&args=<JSON array>`: the page runs `outbox[scenario](...args)` by itself and
+// reports the outcome. For browsers started with a URL and no driver (WebKitGTK's MiniBrowser on a
+// disk profile, whose renderer a test kills: WebKitWebDriver ends its session when a page crashes).
+const autorun = new URLSearchParams(location.search);
+const scenario = autorun.get('run') as keyof typeof outbox | null;
+if (scenario && typeof outbox[scenario] === 'function') {
+  const args = JSON.parse(autorun.get('args') ?? '[]') as unknown[];
+  void (async () => {
+    try {
+      const value = await (outbox[scenario] as (...a: unknown[]) => Promise<unknown>)(...args);
+      await window.report({ kind: 'result', run: scenario, value });
+    } catch (error) {
+      await window.report({ kind: 'result', run: scenario, error: String(error) });
+    }
+  })();
+}
