@@ -39,8 +39,8 @@ export default defineConfig({
       },
     }),
   ],
-  resolve: { conditions: ['source', 'workerd', 'worker', 'module', 'browser'] },
-  ssr: { resolve: { conditions: ['source', 'workerd', 'worker', 'module', 'browser'] } },
+  resolve: { conditions: ['@mailspool/source', 'workerd', 'worker', 'module', 'browser'] },
+  ssr: { resolve: { conditions: ['@mailspool/source', 'workerd', 'worker', 'module', 'browser'] } },
   test: {
     include: ['test/workers/*.test.ts'],
     globalSetup: ['test/global-setup.ts'],

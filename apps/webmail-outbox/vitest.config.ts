@@ -3,8 +3,10 @@ import { defineConfig } from 'vitest/config';
 // Fast Node tests (the `test` script): flusher, scheduler, MIME. The real-Chromium tests are in
 // vitest.e2e.config.ts (the `e2e` script).
 export default defineConfig({
-  resolve: { conditions: ['source', 'module', 'browser', 'development|production'] },
-  ssr: { resolve: { conditions: ['source', 'module', 'node', 'development|production'] } },
+  resolve: { conditions: ['@mailspool/source', 'module', 'browser', 'development|production'] },
+  ssr: {
+    resolve: { conditions: ['@mailspool/source', 'module', 'node', 'development|production'] },
+  },
   test: {
     include: ['test/**/*.test.ts'],
     // The JSON report feeds scripts/test-summary.mjs (the run's closing "N passed, N failed" line).

@@ -20,7 +20,7 @@ async function bundle(entry: string, format: 'esm' | 'iife'): Promise<Uint8Array
     format,
     platform: 'browser',
     target: 'chrome120',
-    conditions: ['source'],
+    conditions: ['@mailspool/source'],
     // Workbox reads process.env.NODE_ENV; production drops its dev-only logging.
     define: { 'process.env.NODE_ENV': '"production"' },
     write: false,

@@ -15,7 +15,7 @@ export async function startPageServer(): Promise<PageServer> {
     format: 'esm',
     platform: 'browser',
     target: 'chrome120',
-    conditions: ['source'],
+    conditions: ['@mailspool/source'],
     write: false,
     logLevel: 'silent',
   });
