@@ -6,6 +6,7 @@ export default defineConfig({
     include: ['test/*.test.ts'],
     exclude: ['test/*.e2e.test.ts'],
     testTimeout: 60_000,
+    hookTimeout: 120_000,
     // The JSON report feeds scripts/test-summary.mjs (the run's closing "N passed, N failed" line).
     reporters: ['default', ['json', { outputFile: 'test-results/test.json' }]],
   },
