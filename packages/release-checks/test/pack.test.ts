@@ -102,8 +102,13 @@ describe.each(packages.map((pkg) => [pkg.manifest.name, pkg] as const))('%s', (n
     const packed = tarballManifest(tarball);
     const files = new Set(tarballFiles(tarball));
     const { conditions, targets } = exportTargets(packed.exports);
-    expect(conditions).not.toContain(SOURCE_CONDITION);
-    expect(conditions).not.toContain('source');
+    expect(conditions, 'the beforePacking hook in .pnpmfile.cjs removes it').not.toContain(
+      SOURCE_CONDITION,
+    );
+    expect(
+      conditions,
+      `the development condition is named ${SOURCE_CONDITION} (package.json, tsconfig, vitest, vite and wrangler configs)`,
+    ).not.toContain('source');
     expect(targets.length).toBeGreaterThan(0);
     for (const target of [...targets, packed.main, packed.types]) {
       if (target === undefined) continue;
