@@ -43,6 +43,9 @@ export default defineConfig({
   ssr: { resolve: { conditions: ['@mailspool/source', 'workerd', 'worker', 'module', 'browser'] } },
   test: {
     include: ['test/workers/*.test.ts'],
+    // Correctness tests, not timed ones: CI runs every package at once on 2 cores, where a race
+    // test of a few seconds alone took over vitest's default 5 s and failed.
+    testTimeout: 120_000,
     globalSetup: ['test/global-setup.ts'],
     provide: {
       smtpPort,

@@ -11,6 +11,9 @@ export default defineConfig({
     include: ['test/*.test.ts'],
     // Files share one workerd process on a 2-core machine: run them one at a time.
     fileParallelism: false,
+    // Correctness tests, not timed ones: CI runs every package at once on 2 cores, where a race
+    // test of a few seconds alone took over vitest's default 5 s and failed.
+    testTimeout: 120_000,
     reporters: ['default', ['json', { outputFile: 'test-results/test.json' }]],
   },
 });

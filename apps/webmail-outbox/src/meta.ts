@@ -127,17 +127,6 @@ export function toOutboxItem(id: string, meta: MessageMeta, active: boolean): Ou
   };
 }
 
-/**
- * When this message should next be flushed according to its meta: `null` when held (failed),
- * its `next_attempt_at`, or `queued_at`/`timestamp` when it was never deferred (due at once).
- */
-export function dueAtOf(meta: MessageMeta): number | null {
-  if (statusOf(meta) === 'failed') return null;
-  const next = meta[MetaKey.nextAttemptAt];
-  if (typeof next === 'number') return next;
-  return num(meta[MetaKey.queuedAt], num(meta.timestamp));
-}
-
 /** A copy of `meta` with `changes` applied; `undefined` values delete keys. */
 export function withMeta(
   meta: MessageMeta,

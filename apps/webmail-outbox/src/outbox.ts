@@ -16,8 +16,8 @@ import {
   toMeta,
 } from '@mailspool/core';
 import {
-  dueAtOf,
   type ErrorKind,
+  HELD_UNTIL,
   MetaKey,
   type OutboxItem,
   statusOf,
@@ -196,25 +196,14 @@ export async function wake(
 }
 
 /**
- * When the next flush is needed, from the stored retry times (meta `next_attempt_at`; the engine
- * has no getter for its own): the earliest due time of an unheld, unleased message, or, while
- * some message is leased, `now + leaseTtlMs` (to pick it up if its holder vanished). `null` when
- * nothing waits.
+ * When the next flush is needed: the engine's `nextDueAt()` (the earliest due time, or the end
+ * of a lease when a flusher holds a message, to pick it up if its holder vanished), from its
+ * indexes, without reading any message. `null` when nothing waits; held (failed) messages wait
+ * for "retry now", never for a timer.
  */
-export async function nextDueAt(
-  engine: StorageEngine,
-  now: number,
-  leaseTtlMs: number,
-): Promise<number | null> {
+export async function nextDueAt(engine: StorageEngine): Promise<number | null> {
   return withSession(engine, async (session) => {
-    const active = new Set(await session.getActiveMessages());
-    let next: number | null = active.size > 0 ? now + leaseTtlMs : null;
-    for (const id of await session.getAllMessages()) {
-      if (active.has(id)) continue;
-      const meta = await metaOrNull(session, id);
-      const due = meta ? dueAtOf(meta) : null;
-      if (due !== null && (next === null || due < next)) next = due;
-    }
-    return next;
+    const at = await session.nextDueAt();
+    return at === null || at >= HELD_UNTIL ? null : at;
   });
 }

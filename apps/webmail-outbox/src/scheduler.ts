@@ -3,7 +3,7 @@
  * - it starts, and when the page becomes visible again (`visibilitychange`);
  * - the network comes back (`online`): first it wakes the messages that waited for it;
  * - the engine reports new mail (`stored` change events, from this tab or any other);
- * - the next stored retry time is reached: one timer, set from the messages' `next_attempt_at`
+ * - the next stored retry time is reached: one timer, set from the engine's `nextDueAt()`
  *   and re-set after every pass and every change event; it never polls.
  * DOM-free: it takes the event targets and timers it listens to, so it runs in a page and in
  * tests (the service worker runs single passes from its `sync` event instead).
@@ -124,12 +124,12 @@ export class FlushScheduler {
   async #setTimer(): Promise<void> {
     if (!this.#started) return;
     const now = this.#o.clock.now();
-    const due = await nextDueAt(this.#o.engine, now, this.#o.flusher.leaseTtlMs);
+    const due = await nextDueAt(this.#o.engine);
     if (!this.#started) return;
     this.#clearTimer();
     if (due === null) return;
-    // A message "due now" that the last pass could not claim (meta and engine briefly disagree,
-    // or another tab holds it) is looked at again shortly, not in a tight loop.
+    // A message "due now" that the last pass could not claim (another tab held it a moment
+    // ago) is looked at again shortly, not in a tight loop.
     const floor = this.#lastClaimed === 0 ? IDLE_GUARD_MS : 0;
     const delay = Math.min(Math.max(due - now, floor), MAX_TIMER_MS);
     this.#timerAt = now + delay;

@@ -33,6 +33,10 @@ const VARIANTS: Record<string, Variant> = {
   'engine-2x8': { variant: 'engine', shards: 2, callers: 8 },
   'engine-4x8': { variant: 'engine', shards: 4, callers: 8 },
   'engine-8x8': { variant: 'engine', shards: 8, callers: 8 },
+  'engine-cm': { variant: 'engine-claim-messages', shards: 1 },
+  'engine-batch-cm': { variant: 'engine-batch-claim-messages', shards: 1 },
+  'engine-1x8-cm': { variant: 'engine-claim-messages', shards: 1, callers: 8 },
+  'engine-8x8-cm': { variant: 'engine-claim-messages', shards: 8, callers: 8 },
   queues: { variant: 'queues' },
 };
 
@@ -74,6 +78,23 @@ function table(n: number): TableSpec {
       { id: 'engine-2x8', label: '**engine**, 2 shards, 8 concurrent callers' },
       { id: 'engine-4x8', label: '**engine**, 4 shards, 8 concurrent callers' },
       { id: 'engine-8x8', label: '**engine**, 8 shards, 8 concurrent callers' },
+      {
+        id: 'engine-cm',
+        label:
+          '**engine**, as `engine` but drained with `claimDueMessages` (claim + contents, one call)',
+      },
+      {
+        id: 'engine-batch-cm',
+        label: '**engine**, as `engine-batch`, drained with `claimDueMessages`',
+      },
+      {
+        id: 'engine-1x8-cm',
+        label: '**engine**, as `engine-1x8`, drained with `claimDueMessages`',
+      },
+      {
+        id: 'engine-8x8-cm',
+        label: '**engine**, as `engine-8x8`, drained with `claimDueMessages`',
+      },
       { id: 'queues', label: 'Cloudflare Queues: `send` each (v8), consume + `ackAll` per batch' },
     ],
   };

@@ -167,6 +167,8 @@ interface EngineRun {
   readonly readsTogether?: boolean;
   /** All callers share one session (one relayer running concurrent deliveries). */
   readonly sharedSession?: boolean;
+  /** Drain with claimDueMessages (claim and contents in one call) instead of claim + reads. */
+  readonly claimMessages?: boolean;
 }
 
 async function runEngine(env: Env, r: RunRequest, how: EngineRun): Promise<string> {
@@ -208,6 +210,15 @@ async function runEngine(env: Env, r: RunRequest, how: EngineRun): Promise<strin
     Array.from({ length: callers }, async () => {
       const session = await open();
       for (;;) {
+        if (how.claimMessages) {
+          const claimed = await session.claimDueMessages({ limit: BATCH, ttl: TTL });
+          if (claimed.length === 0) break;
+          for (const message of claimed) tally.add(message.contents);
+          const result = await session.deleteMessages(claimed);
+          verify(result.stale.length === 0, `${result.stale.length} stale`);
+          deleted += result.deleted.length;
+          continue;
+        }
         const leases = await session.claimDue({ limit: BATCH, ttl: TTL });
         if (leases.length === 0) break;
         if (how.readsTogether) {
@@ -333,6 +344,10 @@ async function run(env: Env, r: RunRequest): Promise<string> {
       return runEngine(env, r, { readsTogether: true });
     case 'engine-batch':
       return runEngine(env, r, { batchStore: true });
+    case 'engine-claim-messages':
+      return runEngine(env, r, { claimMessages: true });
+    case 'engine-batch-claim-messages':
+      return runEngine(env, r, { batchStore: true, claimMessages: true });
     case 'engine-shared':
       return runEngine(env, r, { sharedSession: true, readsTogether: true });
     case 'queues': {

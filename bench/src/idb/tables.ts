@@ -115,6 +115,15 @@ export function idbTables(sizes: IdbSizes, workbox: boolean): TableSpec[] {
             "**engine**, the 50 reads issued together, relaxed (Dexie's durability; vs limit: the strict raw row)",
         },
         {
+          id: 'engine-claim-messages-strict',
+          label: `**engine** \`claimDueMessages\` (claim + contents in 1 tx) + deleteMessages, strict`,
+        },
+        {
+          id: 'engine-claim-messages-relaxed',
+          label:
+            "**engine** `claimDueMessages` + deleteMessages, relaxed (Dexie's durability; vs limit: the strict raw row)",
+        },
+        {
           id: 'raw-batch-read-strict',
           label: `raw idb, contents of the ${BATCH} read in one tx (a \`getMessages(ids)\` prototype: 3 tx per ${BATCH}), strict`,
         },

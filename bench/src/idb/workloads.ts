@@ -340,6 +340,42 @@ async function seedEngine(
 }
 
 /**
+ * claimDueMessages(50) (claim, meta and contents in one transaction) → deleteMessages(leases),
+ * until empty: the drain as a relayer writes it now.
+ */
+function engineClaimMessagesDrain(durability: Durability): Workload {
+  return async (n, tag) => {
+    const name = dbName(`engine-drain-claim-messages-${durability}`, tag);
+    const seeder = new IndexedDbEngine({ name, durability: 'relaxed' });
+    await seedEngine(seeder, makeBodies(n, tag));
+    await seeder.close();
+    const engine = new IndexedDbEngine({ name, durability });
+    const session = await engine.connect();
+    const tally = new Tally(tag);
+    let deleted = 0;
+    const start = performance.now();
+    for (;;) {
+      const claimed = await session.claimDueMessages({ limit: BATCH, ttl: TTL });
+      if (claimed.length === 0) break;
+      for (const message of claimed) tally.add(message.contents);
+      const result = await session.deleteMessages(claimed);
+      verify(result.stale.length === 0, `${result.stale.length} stale leases`);
+      deleted += result.deleted.length;
+    }
+    const ms = elapsed(start);
+    const stats = await session.stats();
+    await session.close();
+    await engine.close();
+    verify(deleted === n, `${deleted} deleted, expected ${n}`);
+    verify(stats.total === 0, `stats.total ${stats.total} after drain`);
+    const check = tally.check(n);
+    await verifyEmpty(name);
+    await deleteDB(name);
+    return { ops: n, ms, check };
+  };
+}
+
+/**
  * claimDue(50) → getMessageContents for each → deleteMessages(leases), until empty. The reads are
  * awaited one by one (`sequential`, as a delivery loop does) or issued together (`concurrent`).
  */
@@ -642,6 +678,8 @@ export const idbRows: Record<string, Record<string, Workload>> = {
     'engine-strict': engineDrain('strict'),
     'engine-concurrent-strict': engineDrain('strict', 'concurrent'),
     'engine-concurrent-relaxed': engineDrain('relaxed', 'concurrent'),
+    'engine-claim-messages-strict': engineClaimMessagesDrain('strict'),
+    'engine-claim-messages-relaxed': engineClaimMessagesDrain('relaxed'),
     'raw-batch-read-strict': rawDrain('batch-read', 'strict'),
     'raw-one-tx-strict': rawDrainOneTx('strict'),
     dexie: dexieDrain,

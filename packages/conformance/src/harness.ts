@@ -28,14 +28,44 @@ export interface EngineContext {
   readonly maxMessageBytes?: number;
 }
 
-/** Options of `runConformance`. */
-export interface ConformanceOptions {
+/** What an engine's store holds, as the `footprint` hook measures it (any units, compared whole). */
+export interface StorageFootprint {
+  /** Records, rows or entries of any kind (message rows, content chunks, index entries…). */
+  readonly rows: number;
+  /** Bytes of contents held. */
+  readonly bytes: number;
+}
+
+/**
+ * Options of `runConformance`, generic over the engine type the factory builds, so the hooks
+ * receive that type without a cast.
+ */
+export interface ConformanceOptions<E extends StorageEngine = StorageEngine> {
   /** Shown as the describe block's name. */
   readonly name: string;
   /** Builds an engine for the context (fresh store per case; same `store` name → same store). */
-  createEngine(context: EngineContext): StorageEngine | Promise<StorageEngine>;
+  createEngine(context: EngineContext): E | Promise<E>;
   /** Called after a case with every engine it created (close connections, delete databases...). */
-  disposeEngine?(engine: StorageEngine, context: EngineContext): void | Promise<void>;
+  disposeEngine?(engine: E, context: EngineContext): void | Promise<void>;
+  /**
+   * Optional hook for the atomicity cases: from now on, the `write`-th write (counting from 1)
+   * the engine makes to its storage fails, once, as a failing disk or database would (the engine
+   * then rolls back as it would for any storage error). `undefined` disarms a fault that did not
+   * fire. Without it those cases are skipped, by name, with the reason.
+   */
+  injectFault?(engine: E, write: number | undefined, context: EngineContext): void | Promise<void>;
+  /**
+   * Optional hook for the footprint cases: what the engine's store holds now (rows and content
+   * bytes, counted below the contract, e.g. from the database itself), so the suite can see a
+   * delete that leaves contents behind.
+   */
+  footprint?(engine: E, context: EngineContext): StorageFootprint | Promise<StorageFootprint>;
+  /**
+   * Optional hook for the restart cases: a new engine on the same store after the runtime was
+   * restarted (connections closed, caches and in-memory state dropped). The suite disposes the
+   * engine it returns like any other.
+   */
+  restart?(engine: E, context: EngineContext): E | Promise<E>;
   /** Cases to skip, by name, each with its reason. */
   readonly skip?: Readonly<Record<string, string>>;
   /** Runs of the model-based test (fast-check `numRuns`); default 25. */
@@ -53,8 +83,8 @@ export interface ConformanceOptions {
 /** One test of the suite. */
 export interface ConformanceCase {
   readonly name: string;
-  /** A reason to skip for an engine with these capabilities, or `undefined` to run. */
-  skipUnless?(supports: Capabilities): string | undefined;
+  /** A reason to skip for an engine with these capabilities and options, or `undefined` to run. */
+  skipUnless?(supports: Capabilities, options: ConformanceOptions): string | undefined;
   run(harness: Harness): Promise<void>;
 }
 
@@ -102,6 +132,42 @@ export class Harness {
     const session = await (engine ?? (await this.engine())).connect();
     this.#sessions.push(session);
     return session;
+  }
+
+  /** The context the engine under test was built with. */
+  async context(): Promise<EngineContext> {
+    const engine = await this.engine();
+    return this.#engines.find((entry) => entry.engine === engine)!.context;
+  }
+
+  /** Arms (or with `undefined` disarms) the engine's `injectFault` hook; see the option. */
+  async injectFault(write: number | undefined): Promise<void> {
+    const hook = this.options.injectFault;
+    if (!hook) throw new Error('the harness gives no injectFault hook');
+    await hook(await this.engine(), write, await this.context());
+  }
+
+  /** The engine's `footprint` hook; see the option. */
+  async footprint(): Promise<StorageFootprint> {
+    const hook = this.options.footprint;
+    if (!hook) throw new Error('the harness gives no footprint hook');
+    return hook(await this.engine(), await this.context());
+  }
+
+  /**
+   * Restarts the engine under test through the `restart` hook: its sessions are closed first,
+   * and from then on `engine()` and `session()` use the restarted engine.
+   */
+  async restart(): Promise<StorageEngine> {
+    const hook = this.options.restart;
+    if (!hook) throw new Error('the harness gives no restart hook');
+    const engine = await this.engine();
+    const context = await this.context();
+    for (const session of this.#sessions.splice(0)) await session.close().catch(() => {});
+    const restarted = await hook(engine, context);
+    this.#engines.push({ engine: restarted, context });
+    this.#engine = restarted;
+    return restarted;
   }
 
   /** Closes sessions and disposes engines; called by the runner. */

@@ -7,6 +7,7 @@ export type {
   ConformanceCase,
   ConformanceOptions,
   EngineContext,
+  StorageFootprint,
   StoreSnapshot,
 } from './harness.js';
 export { expectCode, expectTypeError, Harness, sampleMeta, snapshot } from './harness.js';

@@ -39,7 +39,7 @@ export type Op =
       offset: number;
       store: boolean;
     }
-  | { kind: 'claimDue'; session: number; limit: number; ttl: number }
+  | { kind: 'claimDue'; session: number; limit: number; ttl: number; withMessages: boolean }
   | { kind: 'advance'; ms: number }
   | { kind: 'read'; session: number; target: number }
   | { kind: 'check'; session: number; dueBy: number | null };
@@ -158,6 +158,7 @@ export function opArbitrary(sessions: number): fc.Arbitrary<Op> {
         session,
         limit: fc.integer({ min: 0, max: 4 }),
         ttl,
+        withMessages: fc.boolean(),
       }),
     },
     {
@@ -220,6 +221,25 @@ export class QueueModel {
       )
       .slice(0, limit)
       .map(([id]) => id);
+  }
+
+  /** The contract's state of a stored message. */
+  state(m: ModelMessage, now: number): 'claimed' | 'due' | 'deferred' | 'active' {
+    if (this.active(m, now)) return 'active';
+    if (m.meta === null || m.contents === null) return 'claimed';
+    return (m.retryAt ?? m.createdAt) <= now ? 'due' : 'deferred';
+  }
+
+  /** When anything can next be claimed: a complete message's due time, or its lock's end if later. */
+  nextDueAt(now: number): number | null {
+    let earliest: number | null = null;
+    for (const m of this.messages.values()) {
+      if (m.meta === null || m.contents === null) continue;
+      const due = m.retryAt ?? m.createdAt;
+      const at = this.active(m, now) ? Math.max(due, m.lockedUntil!) : due;
+      if (earliest === null || at < earliest) earliest = at;
+    }
+    return earliest;
   }
 
   lists(now: number, dueBy: number | null) {

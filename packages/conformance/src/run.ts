@@ -1,5 +1,5 @@
 /** Registers the conformance cases with vitest, and runs single cases programmatically (for the suite's own tests). */
-import type { Capabilities } from '@mailspool/core';
+import type { Capabilities, StorageEngine } from '@mailspool/core';
 import { describe, it } from 'vitest';
 import { conformanceCases } from './cases/index.js';
 import { type ConformanceCase, type ConformanceOptions, Harness } from './harness.js';
@@ -13,7 +13,8 @@ import { type ConformanceCase, type ConformanceOptions, Harness } from './harnes
  * runs (vitest collects tests synchronously, so that engine is built in the describe callback's
  * returned promise).
  */
-export function runConformance(options: ConformanceOptions): void {
+export function runConformance<E extends StorageEngine>(typed: ConformanceOptions<E>): void {
+  const options = typed as unknown as ConformanceOptions;
   const unknown = Object.keys(options.skip ?? {}).filter(
     (name) => !conformanceCases.some((c) => c.name === name),
   );
@@ -39,7 +40,11 @@ export const conformanceCaseNames: readonly string[] = conformanceCases.map((c) 
  * Runs the case named `name` against the options' engine; resolves when the engine passes it and
  * rejects with the failure otherwise. Used to prove that the suite catches broken engines.
  */
-export async function runConformanceCase(name: string, options: ConformanceOptions): Promise<void> {
+export async function runConformanceCase<E extends StorageEngine>(
+  name: string,
+  typed: ConformanceOptions<E>,
+): Promise<void> {
+  const options = typed as unknown as ConformanceOptions;
   const testCase = conformanceCases.find((c) => c.name === name);
   if (!testCase) throw new TypeError(`no conformance case named ${JSON.stringify(name)}`);
   await runCase(testCase, options);
@@ -59,7 +64,7 @@ function skipReason(
   supports: Capabilities,
   options: ConformanceOptions,
 ): string | undefined {
-  return options.skip?.[testCase.name] ?? testCase.skipUnless?.(supports);
+  return options.skip?.[testCase.name] ?? testCase.skipUnless?.(supports, options);
 }
 
 async function probeCapabilities(options: ConformanceOptions): Promise<Capabilities> {

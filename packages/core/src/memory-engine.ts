@@ -5,20 +5,26 @@
 import { ChangeHub } from './change-hub.js';
 import type { Clock } from './clock.js';
 import {
+  applyAttempt,
   assertCurrent,
+  claimableAt,
   claimedRecord,
   compareDue,
   isActive,
-  isCurrent,
   isDeferred,
   isDue,
   isWaiting,
   lockRecord,
   type MessageRecord,
   notFound,
+  partitionByLease,
   renewRecord,
   storedRecord,
   unlockRecord,
+  withContents,
+  withMeta,
+  withMetaKey,
+  withRetry,
   writableRecord,
 } from './record.js';
 import {
@@ -30,8 +36,8 @@ import {
 } from './session.js';
 import type {
   Capabilities,
-  ChangeEvent,
   ChangeListener,
+  ClaimedMessage,
   DeleteManyResult,
   EngineOptions,
   Lease,
@@ -42,7 +48,7 @@ import type {
   StorageEngine,
   StorageSession,
 } from './types.js';
-import { assertMetaSize, cloneMeta } from './validate.js';
+import { cloneMeta } from './validate.js';
 
 interface StoredMessage {
   record: MessageRecord;
@@ -99,16 +105,10 @@ export class MemoryEngine implements StorageEngine {
 
 class MemorySession extends BaseSession {
   readonly #messages: Map<MessageId, StoredMessage>;
-  readonly #changes: ChangeHub;
 
   constructor(store: MemoryStore, config: { clock: Clock | undefined; maxMessageBytes: number }) {
-    super(config);
+    super({ ...config, onChange: (event) => store.changes.emit(event) });
     this.#messages = store.messages;
-    this.#changes = store.changes;
-  }
-
-  #emit(type: ChangeEvent['type'], ids: readonly MessageId[]): void {
-    this.#changes.emit({ type, ids });
   }
 
   #get(id: MessageId): StoredMessage {
@@ -117,25 +117,39 @@ class MemorySession extends BaseSession {
     return message;
   }
 
+  /** A fenced or unfenced change of one record (`NOT_FOUND` / `STALE_LEASE`). */
+  #update(
+    id: MessageId,
+    lease: Lease | undefined,
+    change: (record: MessageRecord) => MessageRecord,
+  ): void {
+    const message = this.#messages.get(id);
+    message!.record = change(writableRecord(message?.record, id, lease));
+  }
+
+  #assertFree(messages: readonly PreparedMessage[]): void {
+    for (const m of messages) {
+      if (this.#messages.has(m.id)) throw new TypeError(`id ${m.id} is taken`);
+    }
+  }
+
+  #put(messages: readonly PreparedMessage[], now: number): void {
+    // The contents are the session's own copy (BaseSession made it): kept as they are.
+    for (const m of messages) {
+      const record = storedRecord(m.id, now, m.meta, m.contents.byteLength, m.retryAt);
+      this.#messages.set(m.id, { record, contents: m.contents });
+    }
+  }
+
   protected async _claimMessageId(id: MessageId, now: number): Promise<boolean> {
     if (this.#messages.has(id)) return false;
     this.#messages.set(id, { record: claimedRecord(id, now), contents: null });
-    this.#emit('stored', [id]);
     return true;
   }
 
   protected async _storeMessages(messages: readonly PreparedMessage[], now: number): Promise<void> {
-    for (const m of messages) {
-      if (this.#messages.has(m.id)) throw new TypeError(`id ${m.id} is taken`);
-    }
-    for (const m of messages) {
-      const record = storedRecord(m.id, now, m.meta, m.contents.byteLength, m.retryAt);
-      this.#messages.set(m.id, { record, contents: m.contents.slice() });
-    }
-    this.#emit(
-      'stored',
-      messages.map((m) => m.id),
-    );
+    this.#assertFree(messages);
+    this.#put(messages, now);
   }
 
   protected async _getMessageMeta(id: MessageId): Promise<MessageMeta> {
@@ -148,10 +162,7 @@ class MemorySession extends BaseSession {
     meta: MessageMeta,
     lease: Lease | undefined,
   ): Promise<void> {
-    const message = this.#messages.get(id);
-    const record = writableRecord(message?.record, id, lease);
-    message!.record = { ...record, meta };
-    this.#emit('updated', [id]);
+    this.#update(id, lease, (record) => withMeta(record, meta));
   }
 
   protected async _setMessageMetaKey(
@@ -160,14 +171,7 @@ class MemorySession extends BaseSession {
     value: MetaValue | undefined,
     lease: Lease | undefined,
   ): Promise<void> {
-    const message = this.#messages.get(id);
-    const record = writableRecord(message?.record, id, lease);
-    const meta: Record<string, MetaValue> = { ...(record.meta ?? {}) };
-    if (value === undefined) delete meta[key];
-    else meta[key] = value;
-    assertMetaSize(meta);
-    message!.record = { ...record, meta };
-    this.#emit('updated', [id]);
+    this.#update(id, lease, (record) => withMetaKey(record, key, value));
   }
 
   protected async _getMessageContents(id: MessageId): Promise<Uint8Array> {
@@ -178,9 +182,8 @@ class MemorySession extends BaseSession {
 
   protected async _setMessageContents(id: MessageId, contents: Uint8Array): Promise<void> {
     const message = this.#get(id);
-    message.contents = contents.slice();
-    message.record = { ...message.record, size: contents.byteLength };
-    this.#emit('updated', [id]);
+    message.contents = contents;
+    message.record = withContents(message.record, contents.byteLength);
   }
 
   protected async _setMessageRetry(
@@ -188,10 +191,7 @@ class MemorySession extends BaseSession {
     at: number,
     lease: Lease | undefined,
   ): Promise<void> {
-    const message = this.#messages.get(id);
-    const record = writableRecord(message?.record, id, lease);
-    message!.record = { ...record, retryAt: at };
-    this.#emit('updated', [id]);
+    this.#update(id, lease, (record) => withRetry(record, at));
   }
 
   protected async _lockMessage(id: MessageId, ttl: number, now: number): Promise<Lease | null> {
@@ -199,22 +199,20 @@ class MemorySession extends BaseSession {
     const locked = lockRecord(message.record, ttl, now);
     if (!locked) return null;
     message.record = locked.record;
-    this.#emit('updated', [id]);
     return locked.lease;
   }
 
-  protected async _unlockMessage(id: MessageId): Promise<void> {
+  protected async _unlockMessage(id: MessageId): Promise<boolean> {
     const message = this.#messages.get(id);
-    if (!message || message.record.lockedUntil === null) return;
+    if (!message || message.record.lockedUntil === null) return false;
     message.record = unlockRecord(message.record);
-    this.#emit('updated', [id]);
+    return true;
   }
 
   protected async _renewLease(lease: Lease, ttl: number, now: number): Promise<Lease> {
     const message = this.#messages.get(lease.id);
     const renewed = renewRecord(message?.record, lease, ttl, now);
     message!.record = renewed.record;
-    this.#emit('updated', [lease.id]);
     return renewed.lease;
   }
 
@@ -222,15 +220,12 @@ class MemorySession extends BaseSession {
     const message = this.#messages.get(lease.id);
     assertCurrent(message?.record, lease);
     message!.record = unlockRecord(message!.record);
-    this.#emit('updated', [lease.id]);
   }
 
-  protected async _deleteMessage(id: MessageId, lease: Lease | undefined): Promise<void> {
+  protected async _deleteMessage(id: MessageId, lease: Lease | undefined): Promise<boolean> {
     const message = this.#messages.get(id);
     if (lease !== undefined) assertCurrent(message?.record, lease);
-    if (!message) return;
-    this.#messages.delete(id);
-    this.#emit('deleted', [id]);
+    return this.#messages.delete(id);
   }
 
   protected async _commitAttempt(
@@ -241,43 +236,21 @@ class MemorySession extends BaseSession {
   ): Promise<void> {
     const message = this.#messages.get(lease.id);
     assertCurrent(message?.record, lease);
-    for (const m of messages) {
-      if (this.#messages.has(m.id)) throw new TypeError(`id ${m.id} is taken`);
-    }
+    this.#assertFree(messages);
     // Everything below is synchronous: the commit is atomic.
-    if (change.delete) {
-      this.#messages.delete(lease.id);
-    } else {
-      let record = message!.record;
-      if (change.meta !== undefined) record = { ...record, meta: change.meta };
-      if (change.retryAt !== undefined) record = { ...record, retryAt: change.retryAt };
-      if (change.release) record = unlockRecord(record);
-      message!.record = record;
-    }
-    for (const m of messages) {
-      const record = storedRecord(m.id, now, m.meta, m.contents.byteLength, m.retryAt);
-      this.#messages.set(m.id, { record, contents: m.contents.slice() });
-    }
-    this.#emit(change.delete ? 'deleted' : 'updated', [lease.id]);
-    this.#emit(
-      'stored',
-      messages.map((m) => m.id),
-    );
+    const next = applyAttempt(message!.record, change);
+    if (next === undefined) this.#messages.delete(lease.id);
+    else message!.record = next;
+    this.#put(messages, now);
   }
 
   protected async _deleteMessages(leases: readonly Lease[]): Promise<DeleteManyResult> {
-    const deleted: MessageId[] = [];
-    const stale: MessageId[] = [];
-    for (const lease of leases) {
-      if (isCurrent(this.#messages.get(lease.id)?.record, lease)) {
-        this.#messages.delete(lease.id);
-        deleted.push(lease.id);
-      } else {
-        stale.push(lease.id);
-      }
-    }
-    this.#emit('deleted', deleted);
-    return { deleted, stale };
+    const result = partitionByLease(
+      leases,
+      leases.map((lease) => this.#messages.get(lease.id)?.record),
+    );
+    for (const id of result.deleted) this.#messages.delete(id);
+    return result;
   }
 
   protected async _listMessages(
@@ -297,7 +270,8 @@ class MemorySession extends BaseSession {
     return ids;
   }
 
-  protected async _claimDue(limit: number, ttl: number, now: number): Promise<Lease[]> {
+  /** The `limit` oldest due records, in claim order. */
+  #oldestDue(limit: number, now: number): MessageRecord[] {
     // Keep the `limit` oldest due records in a small sorted buffer: O(n log limit), no full sort.
     const chosen: MessageRecord[] = [];
     for (const { record } of this.#messages.values()) {
@@ -308,17 +282,33 @@ class MemorySession extends BaseSession {
       chosen.splice(at, 0, record);
       if (chosen.length > limit) chosen.pop();
     }
-    const leases: Lease[] = [];
-    for (const record of chosen) {
+    return chosen;
+  }
+
+  protected async _claimDue(limit: number, ttl: number, now: number): Promise<Lease[]> {
+    return this.#oldestDue(limit, now).map((record) => {
       const locked = lockRecord(record, ttl, now)!;
       this.#messages.get(record.id)!.record = locked.record;
-      leases.push(locked.lease);
-    }
-    this.#emit(
-      'updated',
-      leases.map((lease) => lease.id),
-    );
-    return leases;
+      return locked.lease;
+    });
+  }
+
+  protected override async _claimDueMessages(
+    limit: number,
+    ttl: number,
+    now: number,
+  ): Promise<ClaimedMessage[]> {
+    // Synchronous, so the claim and the reads are one step.
+    return this.#oldestDue(limit, now).map((record) => {
+      const locked = lockRecord(record, ttl, now)!;
+      const message = this.#messages.get(record.id)!;
+      message.record = locked.record;
+      return {
+        ...locked.lease,
+        meta: cloneMeta(record.meta!),
+        contents: message.contents!.slice(),
+      };
+    });
   }
 
   protected async _stats(now: number): Promise<QueueStats> {
@@ -331,6 +321,19 @@ class MemorySession extends BaseSession {
       if (isDue(record, now)) due++;
     }
     return { total: this.#messages.size, active, deferred, due };
+  }
+
+  protected async _inspect(id: MessageId): Promise<MessageRecord | undefined> {
+    return this.#messages.get(id)?.record;
+  }
+
+  protected async _nextDueAt(now: number): Promise<number | null> {
+    let earliest: number | null = null;
+    for (const { record } of this.#messages.values()) {
+      const at = claimableAt(record, now);
+      if (at !== null && (earliest === null || at < earliest)) earliest = at;
+    }
+    return earliest;
   }
 
   protected async _close(): Promise<void> {}

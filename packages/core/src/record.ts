@@ -7,7 +7,16 @@
  * → active (locked) → deleted. "Locked" and "leased" are one lock.
  */
 import { ErrorCode, MailspoolError } from './errors.js';
-import type { Lease, MessageId, MessageMeta } from './types.js';
+import type {
+  DeleteManyResult,
+  Lease,
+  MessageId,
+  MessageInfo,
+  MessageMeta,
+  MessageState,
+  MetaValue,
+} from './types.js';
+import { assertMetaSize, cloneMeta } from './validate.js';
 
 /** What an engine stores per message, besides the contents bytes. */
 export interface MessageRecord {
@@ -170,4 +179,107 @@ export function writableRecord(
 /** Orders records the way `claimDue` takes them: oldest due first, then by id. */
 export function compareDue(a: MessageRecord, b: MessageRecord): number {
   return dueAt(a) - dueAt(b) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
+/** The record with its whole meta replaced. */
+export function withMeta(record: MessageRecord, meta: MessageMeta): MessageRecord {
+  return { ...record, meta };
+}
+
+/**
+ * The record with one meta key set (`undefined` deletes it), other keys kept. `TOO_LARGE` when
+ * the meta would outgrow its limit. Engines apply it to the record read in the same transaction
+ * as the write (a compare-and-swap), so writers of different keys never lose each other's update.
+ */
+export function withMetaKey(
+  record: MessageRecord,
+  key: string,
+  value: MetaValue | undefined,
+): MessageRecord {
+  const meta: Record<string, MetaValue> = { ...(record.meta ?? {}) };
+  if (value === undefined) delete meta[key];
+  else meta[key] = value;
+  assertMetaSize(meta);
+  return { ...record, meta };
+}
+
+/** The record with its retry time set (the message becomes deferred until `at`). */
+export function withRetry(record: MessageRecord, at: number): MessageRecord {
+  return { ...record, retryAt: at };
+}
+
+/** The record once contents of `size` bytes are written. */
+export function withContents(record: MessageRecord, size: number): MessageRecord {
+  return { ...record, size };
+}
+
+/**
+ * What an attempt's outcome does to the leased record (see `AttemptChange`): `undefined` when the
+ * message is deleted, else the record with the new meta, retry time and lock. The caller has
+ * checked the lease with {@link assertCurrent} in the same transaction.
+ */
+export function applyAttempt(
+  record: MessageRecord,
+  change: {
+    readonly delete: boolean;
+    readonly meta: MessageMeta | undefined;
+    readonly retryAt: number | undefined;
+    readonly release: boolean;
+  },
+): MessageRecord | undefined {
+  if (change.delete) return undefined;
+  let next = record;
+  if (change.meta !== undefined) next = { ...next, meta: change.meta };
+  if (change.retryAt !== undefined) next = { ...next, retryAt: change.retryAt };
+  if (change.release) next = unlockRecord(next);
+  return next;
+}
+
+/**
+ * Splits `deleteMessages`' leases into those current on their record (to delete) and the stale
+ * rest, in the leases' order. `records[n]` is the record of `leases[n]` read in the transaction
+ * that deletes (`undefined` when gone).
+ */
+export function partitionByLease(
+  leases: readonly Lease[],
+  records: readonly (MessageRecord | undefined)[],
+): DeleteManyResult {
+  const deleted: MessageId[] = [];
+  const stale: MessageId[] = [];
+  leases.forEach((lease, n) => {
+    if (isCurrent(records[n], lease)) deleted.push(lease.id);
+    else stale.push(lease.id);
+  });
+  return { deleted, stale };
+}
+
+/** The contract's state of a stored message (see docs/contract.md). */
+export function stateOf(record: MessageRecord, now: number): MessageState {
+  if (isActive(record, now)) return 'active';
+  if (!isComplete(record)) return 'claimed';
+  return dueAt(record) <= now ? 'due' : 'deferred';
+}
+
+/**
+ * When a complete message can next be claimed: its due time, or the end of its lock when that is
+ * later. `null` for a message without meta or contents (never claimable).
+ */
+export function claimableAt(record: MessageRecord, now: number): number | null {
+  if (!isComplete(record)) return null;
+  const due = dueAt(record);
+  return isActive(record, now) ? Math.max(due, record.lockedUntil!) : due;
+}
+
+/** What `inspect(id)` answers for `record` at `now` (the meta copied for the caller). */
+export function describeRecord(record: MessageRecord, now: number): MessageInfo {
+  return {
+    id: record.id,
+    state: stateOf(record, now),
+    createdAt: record.createdAt,
+    retryAt: record.retryAt,
+    lockedUntil: isActive(record, now) ? record.lockedUntil : null,
+    token: record.token,
+    size: record.size,
+    meta: record.meta === null ? {} : cloneMeta(record.meta),
+  };
 }

@@ -10,14 +10,18 @@
 import { type Clock, systemClock } from './clock.js';
 import { ErrorCode, MailspoolError } from './errors.js';
 import { assertMessageId, describe, newMessageId } from './ids.js';
+import { describeRecord, type MessageRecord, notFound } from './record.js';
 import type {
   AttemptOutcome,
+  ChangeEvent,
   ClaimDueOptions,
+  ClaimedMessage,
   DeleteManyResult,
   FenceOptions,
   Lease,
   MessageContents,
   MessageId,
+  MessageInfo,
   MessageMeta,
   MetaValue,
   QueueStats,
@@ -43,7 +47,6 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 25 * 1024 * 1024;
 /** How many random ids `claimMessageId` tries before giving up (a collision of 128-bit ids is already absurd). */
 const CLAIM_ATTEMPTS = 8;
 
-/** A message validated and ready to write, as `_storeMessages` receives it. */
 /**
  * Where new messages belong, for engines that place them (shards; see `BaseSession._newId`):
  * one object per call that makes ids, shared by all of them. `near` is set for the messages an
@@ -53,11 +56,13 @@ export interface IdPlacement {
   readonly near?: MessageId;
 }
 
+/** A message validated and ready to write, as `_storeMessages` receives it. */
 export interface PreparedMessage {
   readonly id: MessageId;
   readonly meta: MessageMeta;
   /** `meta` as JSON (made by the size check; for engines that store meta as JSON). */
   readonly metaJson: string;
+  /** The engine's own bytes: a copy of the caller's, exactly their length, safe to keep. */
   readonly contents: Uint8Array;
   readonly retryAt: number | null;
 }
@@ -76,8 +81,16 @@ export type ListKind = 'all' | 'active' | 'deferred';
 
 /** What every `BaseSession` needs from its engine. */
 export interface SessionConfig {
+  /** Where time comes from; the wall clock by default. */
   readonly clock?: Clock;
+  /** Largest contents in bytes (`TOO_LARGE` above); 25 MiB by default. */
   readonly maxMessageBytes?: number;
+  /**
+   * Called with each change once the primitive that made it has committed (never for a call that
+   * failed, never with an empty `ids`). Engines with `subscribe()` pass their listener registry
+   * here instead of emitting themselves.
+   */
+  readonly onChange?: (event: ChangeEvent) => void;
 }
 
 /** Symbol.asyncDispose where the runtime has it; a registered symbol stands in elsewhere. */
@@ -91,12 +104,14 @@ const asyncDispose: typeof Symbol.asyncDispose =
 export abstract class BaseSession implements StorageSession {
   readonly #clock: Clock;
   readonly #maxMessageBytes: number;
+  readonly #onChange: ((event: ChangeEvent) => void) | undefined;
   #closed = false;
   #closing: Promise<void> | undefined;
 
   constructor(config: SessionConfig = {}) {
     this.#clock = config.clock ?? systemClock;
     this.#maxMessageBytes = config.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    this.#onChange = config.onChange;
   }
 
   // ---- primitives an engine implements -------------------------------------------------------
@@ -143,14 +158,17 @@ export abstract class BaseSession implements StorageSession {
   ): Promise<void>;
   /** Locks with the next token, or `null` when an unexpired lock is held. `NOT_FOUND`. */
   protected abstract _lockMessage(id: MessageId, ttl: number, now: number): Promise<Lease | null>;
-  /** Drops any lock; no-op for unknown ids. */
-  protected abstract _unlockMessage(id: MessageId): Promise<void>;
+  /** Drops any lock; `false` (and no change) when unlocked or unknown. */
+  protected abstract _unlockMessage(id: MessageId): Promise<boolean>;
   /** Extends a current lease. `STALE_LEASE`. */
   protected abstract _renewLease(lease: Lease, ttl: number, now: number): Promise<Lease>;
   /** Drops the lock of a current lease. `STALE_LEASE`. */
   protected abstract _releaseLease(lease: Lease): Promise<void>;
-  /** Deletes; no-op for unknown ids without a lease, `STALE_LEASE` with a lease that is not current. */
-  protected abstract _deleteMessage(id: MessageId, lease: Lease | undefined): Promise<void>;
+  /**
+   * Deletes the record and its contents; `false` for an unknown id without a lease, `STALE_LEASE`
+   * with a lease that is not current.
+   */
+  protected abstract _deleteMessage(id: MessageId, lease: Lease | undefined): Promise<boolean>;
   /**
    * Applies `change` to the leased message and stores `messages`, in one atomic step, while
    * `lease` is current (`STALE_LEASE` otherwise, changing nothing).
@@ -171,8 +189,38 @@ export abstract class BaseSession implements StorageSession {
   ): Promise<MessageId[]>;
   /** Leases up to `limit` due messages, oldest due first, atomically. */
   protected abstract _claimDue(limit: number, ttl: number, now: number): Promise<Lease[]>;
+  /**
+   * Like `_claimDue`, and reads each claimed message's meta and contents in the same step. The
+   * default claims, then reads each message (two steps; a message deleted in between is left
+   * out): engines override it to do both in one transaction.
+   */
+  protected async _claimDueMessages(
+    limit: number,
+    ttl: number,
+    now: number,
+  ): Promise<ClaimedMessage[]> {
+    const leases = await this._claimDue(limit, ttl, now ?? this.currentTime());
+    const claimed = await Promise.all(
+      leases.map(async (lease) => {
+        try {
+          const [meta, contents] = await Promise.all([
+            this._getMessageMeta(lease.id),
+            this._getMessageContents(lease.id),
+          ]);
+          return { ...lease, meta, contents };
+        } catch {
+          return undefined;
+        }
+      }),
+    );
+    return claimed.filter((message) => message !== undefined);
+  }
   /** Counts by state. */
   protected abstract _stats(now: number): Promise<QueueStats>;
+  /** The record of `id` (meta included, contents not), or `undefined` when there is none. */
+  protected abstract _inspect(id: MessageId): Promise<MessageRecord | undefined>;
+  /** See `nextDueAt()`; the rule is `claimableAt` in record.ts, minimised over the store. */
+  protected abstract _nextDueAt(now: number): Promise<number | null>;
   /** Releases what the session holds; called once. */
   protected abstract _close(): Promise<void>;
 
@@ -216,7 +264,10 @@ export abstract class BaseSession implements StorageSession {
     const now = this.currentTime();
     for (let attempt = 0; attempt < CLAIM_ATTEMPTS; attempt++) {
       const id = this._newId({});
-      if (await this._claimMessageId(id, now)) return id;
+      if (await this._claimMessageId(id, now)) {
+        this.changed('stored', [id]);
+        return id;
+      }
     }
     throw new MailspoolError(ErrorCode.UNAVAILABLE, `no free id after ${CLAIM_ATTEMPTS} attempts`);
   }
@@ -226,6 +277,7 @@ export abstract class BaseSession implements StorageSession {
     assertMessageId(id);
     const normalized = normalizeMeta(meta);
     await this._setMessageMeta(id, normalized, fenceOf(id, options));
+    this.changed('updated', [id]);
   }
 
   async setMessageMetaKey(
@@ -239,6 +291,7 @@ export abstract class BaseSession implements StorageSession {
     assertMetaKey(key);
     const normalized = value === undefined ? undefined : normalizeMetaValue(value, key);
     await this._setMessageMetaKey(id, key, normalized, fenceOf(id, options));
+    this.changed('updated', [id]);
   }
 
   async getMessageMeta(id: MessageId): Promise<MessageMeta> {
@@ -258,7 +311,8 @@ export abstract class BaseSession implements StorageSession {
   async setMessageContents(id: MessageId, contents: MessageContents): Promise<void> {
     this.assertOpen();
     assertMessageId(id);
-    await this._setMessageContents(id, normalizeContents(contents, this.#maxMessageBytes));
+    await this._setMessageContents(id, ownedContents(contents, this.#maxMessageBytes));
+    this.changed('updated', [id]);
   }
 
   async getMessageContents(id: MessageId): Promise<Uint8Array> {
@@ -272,25 +326,29 @@ export abstract class BaseSession implements StorageSession {
     assertMessageId(id);
     assertTime(at, 'at');
     await this._setMessageRetry(id, at, fenceOf(id, options));
+    this.changed('updated', [id]);
   }
 
   async lockMessage(id: MessageId, ttl: number): Promise<boolean> {
     this.assertOpen();
     assertMessageId(id);
     assertTtl(ttl);
-    return (await this._lockMessage(id, ttl, this.currentTime())) !== null;
+    const lease = await this._lockMessage(id, ttl, this.currentTime());
+    if (lease === null) return false;
+    this.changed('updated', [id]);
+    return true;
   }
 
   async unlockMessage(id: MessageId): Promise<void> {
     this.assertOpen();
     assertMessageId(id);
-    await this._unlockMessage(id);
+    if (await this._unlockMessage(id)) this.changed('updated', [id]);
   }
 
   async deleteMessage(id: MessageId, options?: FenceOptions): Promise<void> {
     this.assertOpen();
     assertMessageId(id);
-    await this._deleteMessage(id, fenceOf(id, options));
+    if (await this._deleteMessage(id, fenceOf(id, options))) this.changed('deleted', [id]);
   }
 
   async storeMessage(input: StoreMessageInput): Promise<MessageId> {
@@ -305,30 +363,62 @@ export abstract class BaseSession implements StorageSession {
     // Validate everything before writing anything: a batch is stored whole or not at all.
     const placement: IdPlacement = {};
     const prepared = inputs.map((input) => this.prepareMessage(input, placement));
-    if (prepared.length > 0) await this._storeMessages(prepared, this.currentTime());
-    return prepared.map((message) => message.id);
+    const ids = prepared.map((message) => message.id);
+    if (prepared.length > 0) {
+      await this._storeMessages(prepared, this.currentTime());
+      this.changed('stored', ids);
+    }
+    return ids;
   }
 
   async acquireLease(id: MessageId, ttl: number): Promise<Lease | null> {
     this.assertOpen();
     assertMessageId(id);
     assertTtl(ttl);
-    return this._lockMessage(id, ttl, this.currentTime());
+    const lease = await this._lockMessage(id, ttl, this.currentTime());
+    if (lease !== null) this.changed('updated', [id]);
+    return lease;
   }
 
   async renewLease(lease: Lease, ttl: number): Promise<Lease> {
     this.assertOpen();
     const normalized = normalizeLease(lease);
     assertTtl(ttl);
-    return this._renewLease(normalized, ttl, this.currentTime());
+    const renewed = await this._renewLease(normalized, ttl, this.currentTime());
+    this.changed('updated', [renewed.id]);
+    return renewed;
   }
 
   async releaseLease(lease: Lease): Promise<void> {
     this.assertOpen();
-    await this._releaseLease(normalizeLease(lease));
+    const normalized = normalizeLease(lease);
+    await this._releaseLease(normalized);
+    this.changed('updated', [normalized.id]);
   }
 
   async claimDue(options: ClaimDueOptions): Promise<Lease[]> {
+    const { limit, ttl, now } = this.#claimOptions(options);
+    if (limit === 0) return [];
+    const leases = await this._claimDue(limit, ttl, now ?? this.currentTime());
+    this.changed(
+      'updated',
+      leases.map((lease) => lease.id),
+    );
+    return leases;
+  }
+
+  async claimDueMessages(options: ClaimDueOptions): Promise<ClaimedMessage[]> {
+    const { limit, ttl, now } = this.#claimOptions(options);
+    if (limit === 0) return [];
+    const claimed = await this._claimDueMessages(limit, ttl, now ?? this.currentTime());
+    this.changed(
+      'updated',
+      claimed.map((message) => message.id),
+    );
+    return claimed;
+  }
+
+  #claimOptions(options: ClaimDueOptions): { limit: number; ttl: number; now?: number } {
     this.assertOpen();
     if (typeof options !== 'object' || options === null) {
       throw new TypeError(`claimDue needs { limit, ttl, now? }, got ${describe(options)}`);
@@ -337,8 +427,7 @@ export abstract class BaseSession implements StorageSession {
     assertLimit(limit);
     assertTtl(ttl);
     if (now !== undefined) assertTime(now, 'now');
-    if (limit === 0) return [];
-    return this._claimDue(limit, ttl, now ?? this.currentTime());
+    return { limit, ttl, now };
   }
 
   async commitAttempt(lease: Lease, outcome: AttemptOutcome): Promise<MessageId[]> {
@@ -368,7 +457,10 @@ export abstract class BaseSession implements StorageSession {
     const placement: IdPlacement = { near: normalized.id };
     const messages = store.map((input) => this.prepareMessage(input, placement));
     await this._commitAttempt(normalized, change, messages, this.currentTime());
-    return messages.map((message) => message.id);
+    const stored = messages.map((message) => message.id);
+    this.changed(remove ? 'deleted' : 'updated', [normalized.id]);
+    this.changed('stored', stored);
+    return stored;
   }
 
   async deleteMessages(leases: readonly Lease[]): Promise<DeleteManyResult> {
@@ -382,7 +474,9 @@ export abstract class BaseSession implements StorageSession {
       ids.add(lease.id);
     }
     if (normalized.length === 0) return { deleted: [], stale: [] };
-    return this._deleteMessages(normalized);
+    const result = await this._deleteMessages(normalized);
+    this.changed('deleted', result.deleted);
+    return result;
   }
 
   async stats(): Promise<QueueStats> {
@@ -390,7 +484,28 @@ export abstract class BaseSession implements StorageSession {
     return this._stats(this.currentTime());
   }
 
+  async inspect(id: MessageId): Promise<MessageInfo> {
+    this.assertOpen();
+    assertMessageId(id);
+    const record = await this._inspect(id);
+    if (record === undefined) throw notFound(id);
+    return describeRecord(record, this.currentTime());
+  }
+
+  async nextDueAt(): Promise<number | null> {
+    this.assertOpen();
+    return this._nextDueAt(this.currentTime());
+  }
+
   // ---- helpers --------------------------------------------------------------------------------
+
+  /**
+   * Announces a committed change to the engine's listeners (`SessionConfig.onChange`); for
+   * engine-specific methods of subclasses. Nothing is announced for an empty `ids`.
+   */
+  protected changed(type: ChangeEvent['type'], ids: readonly MessageId[]): void {
+    if (ids.length > 0) this.#onChange?.({ type, ids });
+  }
 
   /** Rejects with `SESSION_CLOSED` after `close()`; for engine-specific methods of subclasses. */
   protected assertOpen(): void {
@@ -415,7 +530,7 @@ export abstract class BaseSession implements StorageSession {
       );
     }
     const { meta, json: metaJson } = normalizeMetaWithJson(input.meta);
-    const contents = normalizeContents(input.contents, this.#maxMessageBytes);
+    const contents = ownedContents(input.contents, this.#maxMessageBytes);
     if (input.retryAt !== undefined) assertTime(input.retryAt, 'retryAt');
     return {
       id: this._newId(placement),
@@ -425,4 +540,14 @@ export abstract class BaseSession implements StorageSession {
       retryAt: input.retryAt ?? null,
     };
   }
+}
+
+/**
+ * The contents as bytes the engine may keep: strings are encoded (a new array), caller's arrays
+ * copied, so a caller that reuses its buffer never changes stored mail and a view never drags a
+ * larger buffer into storage.
+ */
+function ownedContents(contents: unknown, maxBytes: number): Uint8Array {
+  const bytes = normalizeContents(contents, maxBytes);
+  return typeof contents === 'string' ? bytes : new Uint8Array(bytes);
 }

@@ -54,6 +54,38 @@ export interface ClaimDueOptions {
   readonly now?: number;
 }
 
+/** A lease from `claimDueMessages`, with what a relayer needs to deliver the message. */
+export interface ClaimedMessage extends Lease {
+  readonly meta: MessageMeta;
+  readonly contents: Uint8Array;
+}
+
+/**
+ * A stored message's state in the contract (docs/contract.md): `claimed` (meta or contents not
+ * written yet), `due` (`claimDue` would take it now), `deferred` (its retry time is in the
+ * future) or `active` (someone holds an unexpired lock). A deleted message has no state: it is
+ * not found.
+ */
+export type MessageState = 'claimed' | 'due' | 'deferred' | 'active';
+
+/** What {@link StorageSession.inspect} tells about one message, without its contents. */
+export interface MessageInfo {
+  readonly id: MessageId;
+  readonly state: MessageState;
+  /** When the id was claimed (epoch ms). */
+  readonly createdAt: number;
+  /** The next attempt no earlier than this; `null` when never scheduled (due from `createdAt`). */
+  readonly retryAt: number | null;
+  /** End of the unexpired lock; `null` when the message is not `active`. */
+  readonly lockedUntil: number | null;
+  /** The last fencing token handed out (0 before the first lock). */
+  readonly token: number;
+  /** Contents length in bytes; `null` while no contents were written. */
+  readonly size: number | null;
+  /** The meta (`{}` before any was written); a copy the caller may change. */
+  readonly meta: MessageMeta;
+}
+
 /**
  * What one delivery attempt decided, committed by {@link StorageSession.commitAttempt} in one
  * atomic step: the leased message is deleted or updated, and new messages (a bounce, say) are
@@ -194,6 +226,13 @@ export interface StorageSession extends AsyncDisposable {
   /** Atomically leases up to `limit` complete, unlocked, due messages, oldest due first. */
   claimDue(options: ClaimDueOptions): Promise<Lease[]>;
   /**
+   * `claimDue`, and each lease carries its message's meta and contents, read in the same step
+   * (one transaction, one round trip where the engine can): what a relayer's drain needs. All
+   * `limit` messages' contents are in memory at once: for large mail, claim with `claimDue` and
+   * read each message's contents when it is delivered.
+   */
+  claimDueMessages(options: ClaimDueOptions): Promise<ClaimedMessage[]>;
+  /**
    * Commits an attempt's outcome in one atomic step while `lease` is current: deletes or updates
    * the leased message (meta, retry time, lock) and stores `outcome.store`. Resolves to the ids of
    * the stored messages. `STALE_LEASE` (nothing changed), `TypeError`, `TOO_LARGE`.
@@ -204,4 +243,12 @@ export interface StorageSession extends AsyncDisposable {
 
   /** Counts by state, without loading contents. */
   stats(): Promise<QueueStats>;
+  /** One message's state, times, token, size and meta, without loading contents. `NOT_FOUND`. */
+  inspect(id: MessageId): Promise<MessageInfo>;
+  /**
+   * The earliest time at which a message can be claimed (its due time, or the end of its lock
+   * when later), or `null` when no complete message is stored. At or before now when something
+   * is due: the time to set a wake-up timer for.
+   */
+  nextDueAt(): Promise<number | null>;
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { ChangeHub } from '../src/engine.js';
 import {
   type ChangeEvent,
-  ChangeHub,
   DEFAULT_MAX_MESSAGE_BYTES,
   ManualClock,
   MemoryEngine,

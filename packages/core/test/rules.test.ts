@@ -9,14 +9,14 @@ import {
   isCurrent,
   isDeferred,
   isDue,
-  isMailspoolError,
   isWaiting,
   lockRecord,
   renewRecord,
   storedRecord,
   unlockRecord,
   writableRecord,
-} from '../src/index.js';
+} from '../src/engine.js';
+import { isMailspoolError } from '../src/index.js';
 
 const T = 1_000_000;
 

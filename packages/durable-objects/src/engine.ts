@@ -9,33 +9,37 @@
  * schedules those on its own wall clock.
  */
 import {
-  type AttemptChange,
-  BaseSession,
   type Capabilities,
+  type ClaimedMessage,
   type Clock,
   DEFAULT_MAX_MESSAGE_BYTES,
   type DeleteManyResult,
   type EngineOptions,
   ErrorCode,
-  type IdPlacement,
   type Lease,
-  type ListKind,
   MailspoolError,
   type MessageId,
   type MessageMeta,
   type MetaValue,
-  type PreparedMessage,
   type QueueStats,
   type StorageEngine,
   type StorageSession,
   type StoreMessageInput,
   sumStats,
 } from '@mailspool/core';
+import {
+  type AttemptChange,
+  BaseSession,
+  type IdPlacement,
+  type ListKind,
+  type MessageRecord,
+  type PreparedMessage,
+} from '@mailspool/core/engine';
 import type { OperationArgs, OperationName, OperationResult, ShardCall } from './operations.js';
 import type { QueueShard } from './queue-shard.js';
 import { MAX_SHARDS, shardedId, shardName, shardOf } from './routing.js';
 import { CHUNK_BYTES } from './schema.js';
-import type { ContentsSource, StoredOnce, StoreItem } from './shard-store.js';
+import type { ClaimedLease, ContentsSource, StoredOnce, StoreItem } from './shard-store.js';
 import { receive, type Wire } from './wire.js';
 
 /** The default size of one piece of contents per RPC call: far below the 32 MiB RPC limit. */
@@ -275,6 +279,8 @@ function ownBuffer(bytes: Uint8Array): Uint8Array {
 function byDue(a: { dueAt: number; id: string }, b: { dueAt: number; id: string }): number {
   return a.dueAt - b.dueAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
+
+const keyOf = (claimed: ClaimedLease) => ({ dueAt: claimed.dueAt, id: claimed.lease.id });
 
 /**
  * A session. Stubs are made per session (Workers tie I/O objects to the request that made them,
@@ -611,8 +617,8 @@ class DurableObjectSession extends BaseSession implements DurableObjectStorageSe
     return this.#call(this.#indexOf(id), 'lock', [id, ttl, now]);
   }
 
-  protected async _unlockMessage(id: MessageId): Promise<void> {
-    await this.#call(this.#indexOf(id), 'unlock', [id]);
+  protected async _unlockMessage(id: MessageId): Promise<boolean> {
+    return this.#call(this.#indexOf(id), 'unlock', [id]);
   }
 
   protected async _renewLease(lease: Lease, ttl: number, now: number): Promise<Lease> {
@@ -623,8 +629,8 @@ class DurableObjectSession extends BaseSession implements DurableObjectStorageSe
     await this.#call(this.#indexOf(lease.id), 'release', [lease]);
   }
 
-  protected async _deleteMessage(id: MessageId, lease: Lease | undefined): Promise<void> {
-    await this.#call(this.#indexOf(id), 'remove', [id, lease]);
+  protected async _deleteMessage(id: MessageId, lease: Lease | undefined): Promise<boolean> {
+    return this.#call(this.#indexOf(id), 'remove', [id, lease]);
   }
 
   /** The whole outcome is one transaction on the leased message's shard (see `_newId`). */
@@ -685,11 +691,58 @@ class DurableObjectSession extends BaseSession implements DurableObjectStorageSe
    * other callers would briefly see those messages locked.
    */
   protected async _claimDue(limit: number, ttl: number, now: number): Promise<Lease[]> {
+    const claimed = await this.#claimAcross(limit, now, (index, count) =>
+      this.#call(index, 'claimDue', [count, ttl, now]),
+    );
+    return claimed.map(({ lease }) => lease);
+  }
+
+  /**
+   * `claimDue` whose answer carries each message's meta and contents (as many contents as fit
+   * the batch's answer budget; the rest are read under their new leases).
+   */
+  protected override async _claimDueMessages(
+    limit: number,
+    ttl: number,
+    now: number,
+  ): Promise<ClaimedMessage[]> {
+    const claimed = await this.#claimAcross(limit, now, async (index, count) => {
+      const answer = await this.#call(index, 'claimDueMessages', [count, ttl, now]);
+      return answer.claimed;
+    });
+    return Promise.all(
+      claimed.map(async ({ lease, meta, contents }) => ({
+        ...lease,
+        meta,
+        contents: contents ?? (await this._getMessageContents(lease.id)),
+      })),
+    );
+  }
+
+  protected async _inspect(id: MessageId): Promise<MessageRecord | undefined> {
+    return (await this.#call(this.#indexOf(id), 'inspect', [id])) ?? undefined;
+  }
+
+  protected async _nextDueAt(now: number): Promise<number | null> {
+    const times = await Promise.all(
+      this.#indexes().map((index) => this.#call(index, 'nextDueAt', [now])),
+    );
+    const known = times.filter((at) => at !== null);
+    return known.length === 0 ? null : Math.min(...known);
+  }
+
+  /**
+   * The claim rounds of `_claimDue`, for either kind of claim: `claim(index, count)` claims the
+   * `count` oldest due messages of shard `index` in one transaction.
+   */
+  async #claimAcross<C extends ClaimedLease>(
+    limit: number,
+    now: number,
+    claim: (index: number, count: number) => Promise<C[]>,
+  ): Promise<C[]> {
     const indexes = this.#indexes();
-    if (indexes.length === 1) {
-      return (await this.#call(indexes[0]!, 'claimDue', [limit, ttl, now])).map((c) => c.lease);
-    }
-    const claimed: { id: string; dueAt: number; lease: Lease }[] = [];
+    if (indexes.length === 1) return claim(indexes[0]!, limit);
+    const claimed: C[] = [];
     // Each round either claims something or finds that another caller claimed every candidate it
     // saw; the bound only stops a pathological stream of rivals from holding the call forever.
     for (let round = 0; round < CLAIM_ROUNDS && claimed.length < limit; round++) {
@@ -704,12 +757,10 @@ class DurableObjectSession extends BaseSession implements DurableObjectStorageSe
       if (chosen.length === 0) break;
       const counts = new Map<number, number>();
       for (const { index } of chosen) counts.set(index, (counts.get(index) ?? 0) + 1);
-      const claims = await Promise.all(
-        [...counts].map(([index, count]) => this.#call(index, 'claimDue', [count, ttl, now])),
-      );
-      for (const { lease, dueAt } of claims.flat()) claimed.push({ id: lease.id, dueAt, lease });
+      const claims = await Promise.all([...counts].map(([index, count]) => claim(index, count)));
+      claimed.push(...claims.flat());
     }
-    return claimed.sort(byDue).map(({ lease }) => lease);
+    return claimed.sort((a, b) => byDue(keyOf(a), keyOf(b)));
   }
 
   protected async _stats(now: number): Promise<QueueStats> {

@@ -5,7 +5,6 @@
  * written once here and once in `ShardStore`, never again.
  */
 import type {
-  AttemptChange,
   DeleteManyResult,
   Lease,
   MessageId,
@@ -13,8 +12,10 @@ import type {
   MetaValue,
   QueueStats,
 } from '@mailspool/core';
+import type { AttemptChange, MessageRecord } from '@mailspool/core/engine';
 import type {
   ClaimedLease,
+  ClaimedWithMessage,
   ContentsPiece,
   ContentsSource,
   DueKey,
@@ -106,10 +107,16 @@ export const OPERATIONS = {
     (s, id: MessageId, ttl: number, now: number): Lease | null => s.lock(id, ttl, now),
     (lease) => lease !== null,
   ),
-  unlock: write((s, id: MessageId): void => s.unlock(id)),
+  unlock: write(
+    (s, id: MessageId): boolean => s.unlock(id),
+    (unlocked) => unlocked,
+  ),
   renew: write((s, lease: Lease, ttl: number, now: number): Lease => s.renew(lease, ttl, now)),
   release: write((s, lease: Lease): void => s.release(lease)),
-  remove: write((s, id: MessageId, lease: Lease | undefined): void => s.remove(id, lease)),
+  remove: write(
+    (s, id: MessageId, lease: Lease | undefined): boolean => s.remove(id, lease),
+    (removed) => removed,
+  ),
   commitAttempt: write(
     (s, lease: Lease, change: AttemptChange, items: StoreItem[], now: number): void =>
       s.commitAttempt(lease, change, items, now),
@@ -123,7 +130,23 @@ export const OPERATIONS = {
     (s, limit: number, ttl: number, now: number): ClaimedLease[] => s.claimDue(limit, ttl, now),
     (claimed) => claimed.length > 0,
   ),
+  /**
+   * `claimDue` with each message's meta and contents. The contents share the batch's answer
+   * budget: `QueueShard.call` runs this operation with what is left of it (run from this table
+   * alone, it would answer no contents).
+   */
+  claimDueMessages: write(
+    (
+      s,
+      limit: number,
+      ttl: number,
+      now: number,
+    ): { claimed: ClaimedWithMessage[]; bytes: number } => s.claimDueMessages(limit, ttl, now, 0),
+    (result) => result.claimed.length > 0,
+  ),
   stats: read((s, now: number): QueueStats => s.stats(now)),
+  inspect: read((s, id: MessageId): MessageRecord | null => s.inspect(id)),
+  nextDueAt: read((s, now: number): number | null => s.nextDueAt(now)),
 } as const;
 
 export type Operations = typeof OPERATIONS;

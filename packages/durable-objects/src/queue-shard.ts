@@ -105,7 +105,7 @@ export class QueueShard<Env = unknown> extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    this.#store = new ShardStore(ctx.storage.sql);
+    this.#store = new ShardStore(this.storeSql());
     this.#hooked = this.onDue !== QueueShard.prototype.onDue || this.#binding() !== undefined;
     // No call is served before the schema is current and the alarm matches the stored state,
     // so after a reset or a deploy no due message waits for a wake-up that was lost.
@@ -121,6 +121,15 @@ export class QueueShard<Env = unknown> extends DurableObject<Env> {
   }
 
   // ---- extension points --------------------------------------------------------------------------
+
+  /**
+   * The SQL storage the shard keeps messages in: `ctx.storage.sql`. A test subclass may wrap it
+   * (to fail a write on purpose, say). Called by the constructor: an override may not use fields
+   * of the subclass.
+   */
+  protected storeSql(): SqlStorage {
+    return this.ctx.storage.sql;
+  }
 
   /**
    * Called when the alarm finds due messages. Override it in a subclass to wake your relayer
@@ -256,6 +265,20 @@ export class QueueShard<Env = unknown> extends DurableObject<Env> {
           this.#store.readContents(id, offset, Math.min(length, budget), version),
         );
         if ('ok' in wire && 'bytes' in wire.ok) left -= wire.ok.bytes.byteLength;
+        return wire;
+      }
+      if (call.op === 'claimDueMessages') {
+        // The claimed contents share the answer budget with the batch's contents reads.
+        const [limit, ttl, now] = call.args;
+        const wire = answerSync(() =>
+          this.ctx.storage.transactionSync(() =>
+            this.#store.claimDueMessages(limit, ttl, now, Math.max(0, left)),
+          ),
+        );
+        if ('ok' in wire) {
+          left -= wire.ok.bytes;
+          if (wire.ok.claimed.length > 0) changed = true;
+        }
         return wire;
       }
       const run = () => operation.run(this.#store, ...call.args);

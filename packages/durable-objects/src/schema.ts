@@ -13,20 +13,12 @@ export const CHUNK_BYTES = 1024 * 1024;
 type Migration = readonly string[];
 
 /**
- * The SQL fragments that mirror `@mailspool/core`'s record rules (record.ts). Every list, count
- * and claim query is built from these, so the SQL and the pure rules can be compared line by line:
- *
- * - `isActive(r, now)`  = `lockedUntil !== null && now < lockedUntil`  → {@link ACTIVE}
- * - `!isActive(r, now)`                                                → {@link UNLOCKED}
- * - `isComplete(r)`     = `meta !== null && size !== null`            → {@link COMPLETE}
- * - `dueAt(r)`          = `retryAt ?? createdAt`                      → {@link DUE_AT}
- *
- * Each fragment takes the current time as the numbered parameter `?1`.
+ * The partial index's expressions, as the first migration wrote them. A migration's text is
+ * frozen once shipped; queries use `@mailspool/core/sql`'s fragments, which must stay equal to
+ * these for SQLite to use the index (a test compares them).
  */
-export const ACTIVE = '(locked_until IS NOT NULL AND locked_until > ?1)';
-export const UNLOCKED = '(locked_until IS NULL OR locked_until <= ?1)';
-export const COMPLETE = '(meta IS NOT NULL AND size IS NOT NULL)';
-export const DUE_AT = 'coalesce(retry_at, created_at)';
+export const INDEXED_DUE_AT = 'coalesce(retry_at, created_at)';
+export const INDEXED_COMPLETE = '(meta IS NOT NULL AND size IS NOT NULL)';
 
 export const MIGRATIONS: readonly Migration[] = [
   [
@@ -45,7 +37,7 @@ export const MIGRATIONS: readonly Migration[] = [
     )`,
     // claimDue, peekDue, stats' `due` and the alarm walk this index in due order; it holds
     // complete messages only, so claimed-but-empty ids never slow a claim down.
-    `CREATE INDEX messages_due ON messages (${DUE_AT}, id) WHERE ${COMPLETE}`,
+    `CREATE INDEX messages_due ON messages (${INDEXED_DUE_AT}, id) WHERE ${INDEXED_COMPLETE}`,
     // The next lock expiry (for the alarm) and the active list.
     'CREATE INDEX messages_lock ON messages (locked_until) WHERE locked_until IS NOT NULL',
     // Contents in chunks of at most CHUNK_BYTES. `owner` is a message id, or `upload:<uuid>` for

@@ -10,30 +10,47 @@
  * read the `messages` table only, never the contents.
  */
 import {
-  type AttemptChange,
-  assertCurrent,
-  assertMetaSize,
-  claimedRecord,
   type DeleteManyResult,
-  dueAt,
   ErrorCode,
-  isCurrent,
-  isDue,
   type Lease,
-  lockRecord,
   MailspoolError,
   type MessageId,
   type MessageMeta,
-  type MessageRecord,
   type MetaValue,
-  notFound,
   type QueueStats,
+} from '@mailspool/core';
+import {
+  type AttemptChange,
+  applyAttempt,
+  assertCurrent,
+  assertMetaSize,
+  claimedRecord,
+  dueAt,
+  isDue,
+  lockRecord,
+  type MessageRecord,
+  notFound,
+  partitionByLease,
   renewRecord,
   storedRecord,
   unlockRecord,
+  withMeta,
+  withMetaKey,
+  withRetry,
   writableRecord,
-} from '@mailspool/core';
-import { ACTIVE, CHUNK_BYTES, COMPLETE, DUE_AT, UNLOCKED } from './schema.js';
+} from '@mailspool/core/engine';
+import {
+  ACTIVE,
+  CLAIMABLE_AT,
+  COMPLETE,
+  DEFERRED,
+  DUE,
+  DUE_AT,
+  DUE_ORDER,
+  UNLOCKED,
+  WAITING,
+} from '@mailspool/core/sql';
+import { CHUNK_BYTES } from './schema.js';
 
 /** Contents as they arrive at a shard: inline bytes, or an upload staged by earlier calls. */
 export type ContentsSource =
@@ -73,6 +90,12 @@ export interface DueKey {
 export interface ClaimedLease {
   readonly lease: Lease;
   readonly dueAt: number;
+}
+
+/** A claimed message with its meta, and its contents unless they did not fit the answer. */
+export interface ClaimedWithMessage extends ClaimedLease {
+  readonly meta: MessageMeta;
+  readonly contents: Uint8Array | null;
 }
 
 /** Which ids `list` returns. */
@@ -470,17 +493,13 @@ export class ShardStore {
 
   setMeta(id: MessageId, meta: MessageMeta, lease: Lease | undefined): void {
     const record = writableRecord(this.#record(id), id, lease);
+    // Meta crossed the RPC boundary after the client's checks: the size is checked again here.
     assertMetaSize(meta);
-    this.#save({ ...record, meta });
+    this.#save(withMeta(record, meta));
   }
 
   setMetaKey(id: MessageId, key: string, value: MetaValue | undefined, lease: Lease | undefined) {
-    const record = writableRecord(this.#record(id), id, lease);
-    const meta: Record<string, MetaValue> = { ...(record.meta ?? {}) };
-    if (value === undefined) delete meta[key];
-    else meta[key] = value;
-    assertMetaSize(meta);
-    this.#save({ ...record, meta });
+    this.#save(withMetaKey(writableRecord(this.#record(id), id, lease), key, value));
   }
 
   writeContents(id: MessageId, source: ContentsSource): void {
@@ -491,7 +510,7 @@ export class ShardStore {
 
   setRetry(id: MessageId, at: number, lease: Lease | undefined): void {
     const record = writableRecord(this.#record(id), id, lease);
-    this.#save({ ...record, retryAt: at });
+    this.#save(withRetry(record, at));
   }
 
   lock(id: MessageId, ttl: number, now: number): Lease | null {
@@ -503,10 +522,11 @@ export class ShardStore {
     return locked.lease;
   }
 
-  unlock(id: MessageId): void {
+  unlock(id: MessageId): boolean {
     const record = this.#lockView(id);
-    if (record === undefined || record.lockedUntil === null) return;
+    if (record === undefined || record.lockedUntil === null) return false;
     this.#saveLock(unlockRecord(record));
+    return true;
   }
 
   renew(lease: Lease, ttl: number, now: number): Lease {
@@ -521,10 +541,12 @@ export class ShardStore {
     this.#saveLock(unlockRecord(record));
   }
 
-  remove(id: MessageId, lease: Lease | undefined): void {
+  remove(id: MessageId, lease: Lease | undefined): boolean {
     const record = this.#lockView(id);
     if (lease !== undefined) assertCurrent(record, lease);
-    if (record !== undefined) this.#deleteRow(id);
+    if (record === undefined) return false;
+    this.#deleteRow(id);
+    return true;
   }
 
   /**
@@ -540,33 +562,20 @@ export class ShardStore {
     // A delete needs only the lock; an update writes the whole record back, meta included.
     const record = change.delete ? this.#lockView(lease.id) : this.#record(lease.id);
     assertCurrent(record, lease);
-    if (change.delete) {
-      this.#deleteRow(lease.id);
-    } else {
-      let next = record;
-      if (change.meta !== undefined) {
-        assertMetaSize(change.meta);
-        next = { ...next, meta: change.meta };
-      }
-      if (change.retryAt !== undefined) next = { ...next, retryAt: change.retryAt };
-      if (change.release) next = unlockRecord(next);
-      this.#save(next);
-    }
+    if (change.meta !== undefined) assertMetaSize(change.meta);
+    const next = applyAttempt(record, change);
+    if (next === undefined) this.#deleteRow(lease.id);
+    else this.#save(next);
     if (items.length > 0) this.store(items, now);
   }
 
   removeMany(leases: readonly Lease[]): DeleteManyResult {
-    const deleted: MessageId[] = [];
-    const stale: MessageId[] = [];
-    for (const lease of leases) {
-      if (isCurrent(this.#lockView(lease.id), lease)) {
-        this.#deleteRow(lease.id);
-        deleted.push(lease.id);
-      } else {
-        stale.push(lease.id);
-      }
-    }
-    return { deleted, stale };
+    const result = partitionByLease(
+      leases,
+      leases.map((lease) => this.#lockView(lease.id)),
+    );
+    for (const id of result.deleted) this.#deleteRow(id);
+    return result;
   }
 
   list(kind: ListKind, now: number, dueBy: number | null): MessageId[] {
@@ -576,12 +585,9 @@ export class ShardStore {
         : kind === 'active'
           ? this.#sql.exec<{ id: string }>(`SELECT id FROM messages WHERE ${ACTIVE}`, now)
           : dueBy === null
-            ? this.#sql.exec<{ id: string }>(
-                `SELECT id FROM messages WHERE retry_at IS NOT NULL AND ${UNLOCKED}`,
-                now,
-              )
+            ? this.#sql.exec<{ id: string }>(`SELECT id FROM messages WHERE ${DEFERRED}`, now)
             : this.#sql.exec<{ id: string }>(
-                `SELECT id FROM messages WHERE retry_at IS NOT NULL AND ${UNLOCKED} AND retry_at <= ?2`,
+                `SELECT id FROM messages WHERE ${DEFERRED} AND retry_at <= ?2`,
                 now,
                 dueBy,
               );
@@ -592,7 +598,7 @@ export class ShardStore {
   #dueRows(limit: number, now: number): LockRow[] {
     return this.#sql
       .exec<LockRow>(
-        `SELECT ${LOCK_COLUMNS} FROM messages WHERE ${COMPLETE} AND ${UNLOCKED} AND ${DUE_AT} <= ?1 ORDER BY ${DUE_AT}, id LIMIT ?2`,
+        `SELECT ${LOCK_COLUMNS} FROM messages WHERE ${DUE} ORDER BY ${DUE_ORDER} LIMIT ?2`,
         now,
         limit,
       )
@@ -620,13 +626,87 @@ export class ShardStore {
     return claimed;
   }
 
+  /**
+   * `claimDue` that also answers each message's meta and contents, read in the same transaction,
+   * while their total stays within `answerBytes` (the batch's answer budget): a message past it
+   * comes back with `contents: null`, for the client to read under its lease.
+   */
+  claimDueMessages(
+    limit: number,
+    ttl: number,
+    now: number,
+    answerBytes: number,
+  ): { claimed: ClaimedWithMessage[]; bytes: number } {
+    const claimed: ClaimedWithMessage[] = [];
+    let left = answerBytes;
+    for (const row of this.#dueRows(limit, now)) {
+      const record = toLockRecord(row);
+      if (!isDue(record, now)) throw new Error(`claimDue selected ${row.id}, which is not due`);
+      const locked = lockRecord(record, ttl, now)!;
+      this.#saveLock(locked.record);
+      const meta = this.getMeta(row.id);
+      const size = row.size ?? 0;
+      let contents: Uint8Array | null = null;
+      if (size <= left) {
+        contents = this.#wholeContents(row.id, size);
+        left -= size;
+      }
+      claimed.push({ lease: locked.lease, dueAt: dueAt(record), meta, contents });
+    }
+    return { claimed, bytes: answerBytes - left };
+  }
+
+  /** All of `id`'s contents (`size` bytes), from its chunks. */
+  #wholeContents(id: MessageId, size: number): Uint8Array {
+    const pieces = this.#sql
+      .exec<{ data: ArrayBuffer }>('SELECT data FROM chunks WHERE owner = ? ORDER BY seq', id)
+      .toArray()
+      .map((row) => row.data);
+    if (pieces.length === 1 && pieces[0]!.byteLength === size) return new Uint8Array(pieces[0]!);
+    const bytes = new Uint8Array(size);
+    let at = 0;
+    for (const data of pieces) {
+      if (at + data.byteLength > size) throw corrupt(id, 'contents longer than size');
+      bytes.set(new Uint8Array(data), at);
+      at += data.byteLength;
+    }
+    if (at !== size) throw corrupt(id, 'contents shorter than size');
+    return bytes;
+  }
+
+  /** The record of `id` (meta included), or `null`. */
+  inspect(id: MessageId): MessageRecord | null {
+    return this.#record(id) ?? null;
+  }
+
+  /**
+   * `nextDueAt`: the first unlocked complete row of the due index, and the locked rows (few: in
+   * flight) from the lock index, each counted from the end of its lock.
+   */
+  nextDueAt(now: number): number | null {
+    const unlocked = this.#sql
+      .exec<{ at: number }>(
+        `SELECT ${DUE_AT} AS at FROM messages WHERE ${COMPLETE} AND ${UNLOCKED} ORDER BY ${DUE_AT} LIMIT 1`,
+        now,
+      )
+      .toArray()[0]?.at;
+    const locked = this.#sql
+      .exec<{ at: number | null }>(
+        `SELECT min(${CLAIMABLE_AT}) AS at FROM messages WHERE locked_until > ?1 AND ${COMPLETE}`,
+        now,
+      )
+      .one().at;
+    const times = [unlocked, locked].filter((t): t is number => typeof t === 'number');
+    return times.length === 0 ? null : Math.min(...times);
+  }
+
   stats(now: number): QueueStats {
     const row = this.#sql
       .exec<{ total: number; active: number; deferred: number; due: number }>(
         `SELECT count(*) AS total,
            coalesce(sum(${ACTIVE}), 0) AS active,
-           coalesce(sum(retry_at IS NOT NULL AND retry_at > ?1 AND ${UNLOCKED}), 0) AS deferred,
-           coalesce(sum(${COMPLETE} AND ${UNLOCKED} AND ${DUE_AT} <= ?1), 0) AS due
+           coalesce(sum(${WAITING}), 0) AS deferred,
+           coalesce(sum(${DUE}), 0) AS due
          FROM messages`,
         now,
       )
@@ -662,10 +742,7 @@ export class ShardStore {
   /** How many messages are due now, and the ids of the oldest `max` of them. */
   dueSummary(now: number, max: number): { count: number; ids: MessageId[] } {
     const { count } = this.#sql
-      .exec<{ count: number }>(
-        `SELECT count(*) AS count FROM messages WHERE ${COMPLETE} AND ${UNLOCKED} AND ${DUE_AT} <= ?1`,
-        now,
-      )
+      .exec<{ count: number }>(`SELECT count(*) AS count FROM messages WHERE ${DUE}`, now)
       .one();
     return {
       count,

@@ -3,9 +3,10 @@
 import { runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { isMailspoolError, ManualClock } from '@mailspool/core';
+import { CLAIMABLE_AT, COMPLETE, DUE, DUE_AT, DUE_ORDER, UNLOCKED } from '@mailspool/core/sql';
 import { describe, expect, it } from 'vitest';
 import { DurableObjectEngine, type QueueShard } from '../src/index.js';
-import { migrate } from '../src/schema.js';
+import { INDEXED_COMPLETE, INDEXED_DUE_AT, migrate } from '../src/schema.js';
 import { callShard, type Env } from './worker.js';
 
 const { QUEUE } = env as unknown as Env;
@@ -54,22 +55,33 @@ describe('QueueShard schema', () => {
     ]);
   });
 
-  it('claims walk the due index and never touch contents; lock expiry uses the lock index', async () => {
+  it('claims and nextDueAt, built from @mailspool/core/sql, walk the due index and never touch contents; lock reads use the lock index', async () => {
     const stub = shardStub(`plan-${crypto.randomUUID()}`);
     const plans = await runInDurableObject(stub, (_instance: QueueShard, state) => {
       const sql = state.storage.sql;
       return {
-        due: plan(
+        due: plan(sql, `SELECT id FROM messages WHERE ${DUE} ORDER BY ${DUE_ORDER} LIMIT 5`, 1),
+        nextUnlocked: plan(
           sql,
-          'SELECT id FROM messages WHERE (meta IS NOT NULL AND size IS NOT NULL) AND (locked_until IS NULL OR locked_until <= ?1) AND coalesce(retry_at, created_at) <= ?1 ORDER BY coalesce(retry_at, created_at), id LIMIT 5',
+          `SELECT ${DUE_AT} FROM messages WHERE ${COMPLETE} AND ${UNLOCKED} ORDER BY ${DUE_AT} LIMIT 1`,
+          1,
+        ),
+        nextLocked: plan(
+          sql,
+          `SELECT min(${CLAIMABLE_AT}) FROM messages WHERE locked_until > ?1 AND ${COMPLETE}`,
           1,
         ),
         expiry: plan(sql, 'SELECT min(locked_until) FROM messages WHERE locked_until > ?1', 1),
       };
     });
-    expect(plans.due).toContain('messages_due');
-    expect(plans.due).not.toContain('TEMP B-TREE'); // no sort: the index gives the order
-    expect(plans.due).not.toContain('chunks');
+    // The fragments must equal the partial index's frozen expressions for SQLite to use it.
+    expect([DUE_AT, COMPLETE]).toEqual([INDEXED_DUE_AT, INDEXED_COMPLETE]);
+    for (const walk of [plans.due, plans.nextUnlocked]) {
+      expect(walk).toContain('messages_due');
+      expect(walk).not.toContain('TEMP B-TREE'); // no sort: the index gives the order
+      expect(walk).not.toContain('chunks');
+    }
+    expect(plans.nextLocked).toContain('messages_lock');
     expect(plans.expiry).toContain('messages_lock');
   });
 });

@@ -28,6 +28,7 @@ export { QueueShard };
 export interface Env {
   QUEUE: DurableObjectNamespace<QueueShard>;
   HOOKED: DurableObjectNamespace<HookedShard>;
+  PROBED: DurableObjectNamespace<ProbedShard>;
   /** Moves every HookedShard's clock forward (the restart test: "time passed while it was down"). */
   SKEW_MS?: string;
 }
@@ -262,3 +263,49 @@ export default {
     }
   },
 };
+
+/** Armed write faults, by shard id (module state: the constructor reaches `storeSql`). */
+const writeFaults = new Map<string, { at: number; writes: number }>();
+
+/**
+ * The shard as users deploy it, with two probes for the conformance suite's hooks: a write fault
+ * injected into its SQL storage (the N-th INSERT, UPDATE or DELETE throws, inside the call's
+ * transaction, which then rolls back), and its footprint read from its own tables.
+ */
+export class ProbedShard extends QueueShard<Env> {
+  protected override storeSql(): SqlStorage {
+    const sql = this.ctx.storage.sql;
+    const key = this.ctx.id.toString();
+    const exec = (query: string, ...bindings: unknown[]) => {
+      const fault = writeFaults.get(key);
+      if (fault !== undefined && /^\s*(INSERT|UPDATE|DELETE)\b/i.test(query)) {
+        if (++fault.writes === fault.at) {
+          writeFaults.delete(key);
+          throw new Error('storage write failed (injected fault)');
+        }
+      }
+      return sql.exec(query, ...bindings);
+    };
+    return new Proxy(sql, {
+      get: (target, prop) => (prop === 'exec' ? exec : Reflect.get(target, prop, target)),
+    });
+  }
+
+  /** Test control: the `write`-th write from now on fails, once; `null` disarms. */
+  testFailAtWrite(write: number | null): void {
+    const key = this.ctx.id.toString();
+    if (write === null) writeFaults.delete(key);
+    else writeFaults.set(key, { at: write, writes: 0 });
+  }
+
+  /** Rows of the message, contents and upload tables, and the bytes of contents. */
+  testFootprint(): { rows: number; bytes: number } {
+    const sql = this.ctx.storage.sql;
+    const count = (table: string) =>
+      sql.exec<{ n: number }>(`SELECT count(*) AS n FROM ${table}`).one().n;
+    const bytes = sql
+      .exec<{ n: number }>('SELECT coalesce(sum(length(data)), 0) AS n FROM chunks')
+      .one().n;
+    return { rows: count('messages') + count('chunks') + count('uploads'), bytes };
+  }
+}

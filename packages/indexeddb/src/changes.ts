@@ -14,7 +14,8 @@
  * good, `pagehide`) posts what is pending first. Messages keep the plain `ChangeEvent` shape, so
  * tabs running older code still understand them.
  */
-import { type ChangeEvent, ChangeHub, type ChangeListener } from '@mailspool/core';
+import type { ChangeEvent, ChangeListener } from '@mailspool/core';
+import { ChangeHub } from '@mailspool/core/engine';
 
 const TYPES = new Set<string>(['stored', 'updated', 'deleted']);
 

@@ -32,6 +32,42 @@ export interface DatabaseConfig {
   readonly factory: IDBFactory | undefined;
   readonly blockedTimeoutMs: number;
   readonly durability: IDBTransactionDurability;
+  /** See `IndexedDbEngineOptions.beforeWrite`. */
+  readonly beforeWrite?: (() => void) | undefined;
+}
+
+const WRITES = new Set(['put', 'add', 'delete', 'clear']);
+
+/**
+ * `tx` with every write request preceded by `beforeWrite`: when it throws, that request fails
+ * with its error (and so the body, and the transaction with it).
+ */
+function probed<T extends object>(tx: T, beforeWrite: () => void): T {
+  const wrapStore = (store: object) =>
+    new Proxy(store, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver);
+        if (typeof value !== 'function') return value;
+        if (typeof prop !== 'string' || !WRITES.has(prop)) return value.bind(target);
+        return (...args: unknown[]) => {
+          try {
+            beforeWrite();
+          } catch (error) {
+            return Promise.reject(error);
+          }
+          return value.apply(target, args);
+        };
+      },
+    });
+  return new Proxy(tx, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver);
+      if (prop === 'objectStore' && typeof value === 'function') {
+        return (name: string) => wrapStore(value.call(target, name));
+      }
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
 }
 
 /** Rejected with when a transaction completed before its operation finished (a bug, never data loss). */
@@ -100,7 +136,8 @@ export class Database {
       if (!settled) throw new MailspoolError(ErrorCode.UNAVAILABLE, ENDED_EARLY);
       return new Promise<never>(() => {}); // the race already went to `work`
     });
-    const work = body(tx);
+    const { beforeWrite } = this.#config;
+    const work = body(beforeWrite && mode === 'readwrite' ? probed(tx, beforeWrite) : tx);
     work.then(
       () => {
         settled = true;

@@ -37,6 +37,12 @@ export interface IndexedDbEngineOptions extends EngineOptions {
    * commits about twice as fast in Chromium and may lose the last writes on power loss.
    */
   readonly durability?: IDBTransactionDurability;
+  /**
+   * For fault-injection tests (the conformance suite's atomicity cases): called before every
+   * write request; when it throws, that write fails and its transaction rolls back, as a failing
+   * disk would make it. Leave it unset in applications.
+   */
+  readonly beforeWrite?: () => void;
 }
 
 /**
@@ -76,6 +82,7 @@ export class IndexedDbEngine implements StorageEngine {
       factory: options.indexedDB ?? (globalThis as { indexedDB?: IDBFactory }).indexedDB,
       blockedTimeoutMs,
       durability,
+      beforeWrite: options.beforeWrite,
     });
     this.#changes = new ChangeBridge(name);
     this.supports = { persistent: true, shared: true, changeEvents: true, maxMessageBytes };

@@ -16,14 +16,8 @@
  * delete data. Version 1 (the first layout) had both stores but no indexes and no `due` field.
  */
 
-import {
-  dueAt,
-  ErrorCode,
-  isComplete,
-  MailspoolError,
-  type MessageId,
-  type MessageRecord,
-} from '@mailspool/core';
+import { ErrorCode, MailspoolError, type MessageId } from '@mailspool/core';
+import { dueAt, isComplete, type MessageRecord } from '@mailspool/core/engine';
 import type { DBSchema, IDBPDatabase, IDBPTransaction } from 'idb';
 
 /** The schema version this code writes. */

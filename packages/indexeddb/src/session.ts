@@ -4,33 +4,43 @@
  * but IndexedDB requests is awaited inside it. Because IndexedDB serialises overlapping readwrite
  * transactions across every tab and worker of the origin, each primitive is atomic there too.
  */
+import type {
+  ClaimedMessage,
+  DeleteManyResult,
+  Lease,
+  MessageId,
+  MessageMeta,
+  MetaValue,
+  QueueStats,
+} from '@mailspool/core';
 import {
   type AttemptChange,
+  applyAttempt,
   assertCurrent,
-  assertMetaSize,
   BaseSession,
+  claimableAt,
   claimedRecord,
-  type DeleteManyResult,
   dueAt,
   isActive,
   isComplete,
-  isCurrent,
   isDue,
-  type Lease,
   type ListKind,
   lockRecord,
-  type MessageId,
-  type MessageMeta,
-  type MetaValue,
+  type MessageRecord,
   notFound,
   type PreparedMessage,
-  type QueueStats,
+  partitionByLease,
   renewRecord,
   type SessionConfig,
   storedRecord,
   unlockRecord,
+  withContents,
+  withMeta,
+  withMetaKey,
+  withRetry,
   writableRecord,
-} from '@mailspool/core';
+} from '@mailspool/core/engine';
+import type { IDBPObjectStore } from 'idb';
 import type { ChangeBridge } from './changes.js';
 import type { Database } from './database.js';
 import {
@@ -42,6 +52,8 @@ import {
   fromRow,
   MESSAGES,
   type MessageRow,
+  type OutboxSchema,
+  type StoreName,
   toRow,
 } from './schema.js';
 
@@ -49,19 +61,6 @@ import {
 const dueUpTo = (now: number) => IDBKeyRange.upperBound([now, []]);
 /** `lockedUntil > now`: the lock is unexpired (it expires exactly at `lockedUntil`). */
 const lockedAfter = (now: number) => IDBKeyRange.lowerBound(now, true);
-
-/**
- * Bytes that IndexedDB clones as exactly `contents`: a view into a larger buffer (a `subarray`,
- * a pooled Node `Buffer`) would otherwise drag its whole buffer into storage.
- */
-function ownBytes(contents: Uint8Array): Uint8Array {
-  const whole =
-    contents.constructor === Uint8Array &&
-    contents.byteOffset === 0 &&
-    contents.byteLength === contents.buffer.byteLength &&
-    contents.buffer instanceof ArrayBuffer;
-  return whole ? contents : new Uint8Array(contents);
-}
 
 /**
  * Marks a request's promise as observed at once. When several requests are queued and a later
@@ -82,14 +81,12 @@ interface PendingRead {
 
 export class IndexedDbSession extends BaseSession {
   readonly #db: Database;
-  readonly #changes: ChangeBridge;
   /** Contents reads queued in this turn; see `_getMessageContents`. */
   #reads: PendingRead[] | undefined;
 
   constructor(db: Database, changes: ChangeBridge, config: SessionConfig) {
-    super(config);
+    super({ ...config, onChange: (event) => changes.publish(event.type, event.ids) });
     this.#db = db;
-    this.#changes = changes;
   }
 
   protected async _claimMessageId(id: MessageId, now: number): Promise<boolean> {
@@ -99,7 +96,6 @@ export class IndexedDbSession extends BaseSession {
       await store.add(toRow(claimedRecord(id, now)));
       return true;
     });
-    if (claimed) this.#changes.publish('stored', [id]);
     return claimed;
   }
 
@@ -112,17 +108,10 @@ export class IndexedDbSession extends BaseSession {
       const requests: Promise<unknown>[] = [];
       for (const m of messages) {
         const record = storedRecord(m.id, now, m.meta, m.contents.byteLength, m.retryAt);
-        requests.push(
-          observed(rows.add(toRow(record))),
-          observed(contents.add(ownBytes(m.contents), m.id)),
-        );
+        requests.push(observed(rows.add(toRow(record))), observed(contents.add(m.contents, m.id)));
       }
       await Promise.all(requests);
     });
-    this.#changes.publish(
-      'stored',
-      messages.map((m) => m.id),
-    );
   }
 
   protected async _getMessageMeta(id: MessageId): Promise<MessageMeta> {
@@ -138,7 +127,7 @@ export class IndexedDbSession extends BaseSession {
     meta: MessageMeta,
     lease: Lease | undefined,
   ): Promise<void> {
-    await this.#update(id, lease, (record) => ({ ...record, meta }));
+    await this.#update(id, lease, (record) => withMeta(record, meta));
   }
 
   protected async _setMessageMetaKey(
@@ -147,13 +136,7 @@ export class IndexedDbSession extends BaseSession {
     value: MetaValue | undefined,
     lease: Lease | undefined,
   ): Promise<void> {
-    await this.#update(id, lease, (record) => {
-      const meta: Record<string, MetaValue> = { ...(record.meta ?? {}) };
-      if (value === undefined) delete meta[key];
-      else meta[key] = value;
-      assertMetaSize(meta);
-      return { ...record, meta };
-    });
+    await this.#update(id, lease, (record) => withMetaKey(record, key, value));
   }
 
   protected _getMessageContents(id: MessageId): Promise<Uint8Array> {
@@ -205,11 +188,10 @@ export class IndexedDbSession extends BaseSession {
       if (value === undefined) throw notFound(id);
       const record = fromRow(value, id);
       await Promise.all([
-        observed(tx.objectStore(CONTENTS).put(ownBytes(contents), id)),
-        observed(rows.put(toRow({ ...record, size: contents.byteLength }))),
+        observed(tx.objectStore(CONTENTS).put(contents, id)),
+        observed(rows.put(toRow(withContents(record, contents.byteLength)))),
       ]);
     });
-    this.#changes.publish('updated', [id]);
   }
 
   protected async _setMessageRetry(
@@ -217,7 +199,7 @@ export class IndexedDbSession extends BaseSession {
     at: number,
     lease: Lease | undefined,
   ): Promise<void> {
-    await this.#update(id, lease, (record) => ({ ...record, retryAt: at }));
+    await this.#update(id, lease, (record) => withRetry(record, at));
   }
 
   protected async _lockMessage(id: MessageId, ttl: number, now: number): Promise<Lease | null> {
@@ -230,12 +212,11 @@ export class IndexedDbSession extends BaseSession {
       await rows.put(toRow(locked.record));
       return locked.lease;
     });
-    if (lease) this.#changes.publish('updated', [id]);
     return lease;
   }
 
-  protected async _unlockMessage(id: MessageId): Promise<void> {
-    const changed = await this.#db.run([MESSAGES], 'readwrite', async (tx) => {
+  protected async _unlockMessage(id: MessageId): Promise<boolean> {
+    return this.#db.run([MESSAGES], 'readwrite', async (tx) => {
       const rows = tx.objectStore(MESSAGES);
       const value = await rows.get(id);
       if (value === undefined) return false;
@@ -244,7 +225,6 @@ export class IndexedDbSession extends BaseSession {
       await rows.put(toRow(unlockRecord(record)));
       return true;
     });
-    if (changed) this.#changes.publish('updated', [id]);
   }
 
   protected async _renewLease(lease: Lease, ttl: number, now: number): Promise<Lease> {
@@ -255,7 +235,6 @@ export class IndexedDbSession extends BaseSession {
       await rows.put(toRow(result.record));
       return result.lease;
     });
-    this.#changes.publish('updated', [lease.id]);
     return renewed;
   }
 
@@ -267,11 +246,10 @@ export class IndexedDbSession extends BaseSession {
       assertCurrent(record, lease);
       await rows.put(toRow(unlockRecord(record)));
     });
-    this.#changes.publish('updated', [lease.id]);
   }
 
-  protected async _deleteMessage(id: MessageId, lease: Lease | undefined): Promise<void> {
-    const existed = await this.#db.run([MESSAGES, CONTENTS], 'readwrite', async (tx) => {
+  protected async _deleteMessage(id: MessageId, lease: Lease | undefined): Promise<boolean> {
+    return this.#db.run([MESSAGES, CONTENTS], 'readwrite', async (tx) => {
       const rows = tx.objectStore(MESSAGES);
       const value = await rows.get(id);
       if (lease !== undefined) assertCurrent(value && fromRow(value, id), lease);
@@ -279,7 +257,6 @@ export class IndexedDbSession extends BaseSession {
       await Promise.all([observed(rows.delete(id)), observed(tx.objectStore(CONTENTS).delete(id))]);
       return true;
     });
-    if (existed) this.#changes.publish('deleted', [id]);
   }
 
   protected async _commitAttempt(
@@ -296,53 +273,34 @@ export class IndexedDbSession extends BaseSession {
       assertCurrent(record, lease);
       // One transaction: the leased message's change and the new messages commit together.
       const requests: Promise<unknown>[] = [];
-      if (change.delete) {
+      const next = applyAttempt(record, change);
+      if (next === undefined) {
         requests.push(observed(rows.delete(lease.id)), observed(contents.delete(lease.id)));
       } else {
-        let next = record;
-        if (change.meta !== undefined) next = { ...next, meta: change.meta };
-        if (change.retryAt !== undefined) next = { ...next, retryAt: change.retryAt };
-        if (change.release) next = unlockRecord(next);
         requests.push(observed(rows.put(toRow(next))));
       }
       for (const m of messages) {
         const stored = storedRecord(m.id, now, m.meta, m.contents.byteLength, m.retryAt);
-        requests.push(
-          observed(rows.add(toRow(stored))),
-          observed(contents.add(ownBytes(m.contents), m.id)),
-        );
+        requests.push(observed(rows.add(toRow(stored))), observed(contents.add(m.contents, m.id)));
       }
       await Promise.all(requests);
     });
-    this.#changes.publish(change.delete ? 'deleted' : 'updated', [lease.id]);
-    this.#changes.publish(
-      'stored',
-      messages.map((m) => m.id),
-    );
   }
 
   protected async _deleteMessages(leases: readonly Lease[]): Promise<DeleteManyResult> {
-    const result = await this.#db.run([MESSAGES, CONTENTS], 'readwrite', async (tx) => {
+    return this.#db.run([MESSAGES, CONTENTS], 'readwrite', async (tx) => {
       const rows = tx.objectStore(MESSAGES);
       const contents = tx.objectStore(CONTENTS);
       const values = await Promise.all(leases.map((lease) => observed(rows.get(lease.id))));
-      const deleted: MessageId[] = [];
-      const stale: MessageId[] = [];
-      const requests: Promise<unknown>[] = [];
-      leases.forEach((lease, n) => {
-        const value = values[n];
-        if (value !== undefined && isCurrent(fromRow(value, lease.id), lease)) {
-          deleted.push(lease.id);
-          requests.push(observed(rows.delete(lease.id)), observed(contents.delete(lease.id)));
-        } else {
-          stale.push(lease.id);
-        }
-      });
-      await Promise.all(requests);
-      return { deleted, stale };
+      const result = partitionByLease(
+        leases,
+        values.map((value, n) => value && fromRow(value, leases[n]!.id)),
+      );
+      await Promise.all(
+        result.deleted.flatMap((id) => [observed(rows.delete(id)), observed(contents.delete(id))]),
+      );
+      return result;
     });
-    this.#changes.publish('deleted', result.deleted);
-    return result;
   }
 
   protected async _listMessages(
@@ -365,39 +323,28 @@ export class IndexedDbSession extends BaseSession {
   }
 
   protected async _claimDue(limit: number, ttl: number, now: number): Promise<Lease[]> {
-    const leases = await this.#db.run([MESSAGES], 'readwrite', async (tx) => {
-      const rows = tx.objectStore(MESSAGES);
-      const byDue = rows.index(BY_DUE);
-      const taken: Lease[] = [];
-      const writes: Promise<unknown>[] = [];
-      // Complete messages oldest due first, read `wanted` rows per request: one round trip per
-      // batch instead of a `continue()` and an `update()` per row (in Chromium each request is a
-      // round trip to the browser process; this made claimDue ~2x faster there). Only rows whose
-      // lock is still held are skipped, so the work stays `limit` plus the messages in flight.
-      let range = dueUpTo(now);
-      while (taken.length < limit) {
-        const wanted = limit - taken.length;
-        const batch = await byDue.getAll(range, wanted);
-        for (const value of batch) {
-          const record = fromRow(value);
-          if (!isDue(record, now)) continue;
-          const locked = lockRecord(record, ttl, now)!;
-          writes.push(observed(rows.put(toRow(locked.record))));
-          taken.push(locked.lease);
-        }
-        const last = batch[batch.length - 1];
-        if (batch.length < wanted || last === undefined) break;
-        // Resume strictly after the last row read: [due, id] is the index key.
-        range = IDBKeyRange.bound([last.due!, last.id], [now, []], true);
-      }
-      await Promise.all(writes);
-      return taken;
+    return this.#db.run([MESSAGES], 'readwrite', async (tx) => {
+      const claimed = await claimRows(tx.objectStore(MESSAGES), limit, ttl, now);
+      return claimed.map(({ lease }) => lease);
     });
-    this.#changes.publish(
-      'updated',
-      leases.map((lease) => lease.id),
-    );
-    return leases;
+  }
+
+  protected override async _claimDueMessages(
+    limit: number,
+    ttl: number,
+    now: number,
+  ): Promise<ClaimedMessage[]> {
+    // The claim and the contents reads share one transaction: one commit for the whole batch.
+    return this.#db.run([MESSAGES, CONTENTS], 'readwrite', async (tx) => {
+      const claimed = await claimRows(tx.objectStore(MESSAGES), limit, ttl, now);
+      const store = tx.objectStore(CONTENTS);
+      const contents = await Promise.all(claimed.map(({ lease }) => observed(store.get(lease.id))));
+      return claimed.map(({ lease, meta }, n) => ({
+        ...lease,
+        meta,
+        contents: fromContents(contents[n], lease.id),
+      }));
+    });
   }
 
   protected async _stats(now: number): Promise<QueueStats> {
@@ -428,6 +375,32 @@ export class IndexedDbSession extends BaseSession {
     });
   }
 
+  protected async _inspect(id: MessageId): Promise<MessageRecord | undefined> {
+    return this.#db.run([MESSAGES], 'readonly', async (tx) => {
+      const value = await tx.objectStore(MESSAGES).get(id);
+      return value === undefined ? undefined : fromRow(value, id);
+    });
+  }
+
+  protected async _nextDueAt(now: number): Promise<number | null> {
+    return this.#db.run([MESSAGES], 'readonly', async (tx) => {
+      const rows = tx.objectStore(MESSAGES);
+      // The locked rows (few: what is in flight) each count from the end of their lock; of the
+      // rest, the first row of `by-due` that is not locked is the earliest. Reading one more row
+      // of `by-due` than there are locks always reaches it.
+      const held = (await rows.index(BY_LOCK).getAll(lockedAfter(now))).map((v) => fromRow(v));
+      const heldIds = new Set(held.map((record) => record.id));
+      const candidates = held.map((record) => claimableAt(record, now));
+      for (const value of await rows.index(BY_DUE).getAll(undefined, held.length + 1)) {
+        if (heldIds.has(value.id)) continue;
+        candidates.push(claimableAt(fromRow(value), now));
+        break;
+      }
+      const times = candidates.filter((at) => at !== null);
+      return times.length === 0 ? null : Math.min(...times);
+    });
+  }
+
   protected async _close(): Promise<void> {
     // The connection belongs to the engine and is shared by its sessions: nothing to release.
   }
@@ -444,6 +417,42 @@ export class IndexedDbSession extends BaseSession {
       const record = writableRecord(value && fromRow(value, id), id, lease);
       await rows.put(toRow(change(record)));
     });
-    this.#changes.publish('updated', [id]);
   }
+}
+
+/** The messages store inside a readwrite transaction. */
+type WritableMessages = IDBPObjectStore<OutboxSchema, StoreName[], 'messages', 'readwrite'>;
+
+/** Locks up to `limit` due rows, oldest due first, inside the caller's transaction. */
+async function claimRows(
+  rows: WritableMessages,
+  limit: number,
+  ttl: number,
+  now: number,
+): Promise<{ lease: Lease; meta: MessageMeta }[]> {
+  const byDue = rows.index(BY_DUE);
+  const taken: { lease: Lease; meta: MessageMeta }[] = [];
+  const writes: Promise<unknown>[] = [];
+  // Complete messages oldest due first, read `wanted` rows per request: one round trip per
+  // batch instead of a `continue()` and an `update()` per row (in Chromium each request is a
+  // round trip to the browser process; this made claimDue ~2x faster there). Only rows whose
+  // lock is still held are skipped, so the work stays `limit` plus the messages in flight.
+  let range = dueUpTo(now);
+  while (taken.length < limit) {
+    const wanted = limit - taken.length;
+    const batch = await byDue.getAll(range, wanted);
+    for (const value of batch) {
+      const record = fromRow(value);
+      if (!isDue(record, now)) continue;
+      const locked = lockRecord(record, ttl, now)!;
+      writes.push(observed(rows.put(toRow(locked.record))));
+      taken.push({ lease: locked.lease, meta: record.meta! });
+    }
+    const last = batch[batch.length - 1];
+    if (batch.length < wanted || last === undefined) break;
+    // Resume strictly after the last row read: [due, id] is the index key.
+    range = IDBKeyRange.bound([last.due!, last.id], [now, []], true);
+  }
+  await Promise.all(writes);
+  return taken;
 }

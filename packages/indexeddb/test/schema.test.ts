@@ -1,7 +1,8 @@
 /** The schema on fake-indexeddb: upgrade from version 1, index-only queries, change events. */
 import 'fake-indexeddb/auto';
-import type { ChangeEvent, MessageRecord } from '@mailspool/core';
+import type { ChangeEvent } from '@mailspool/core';
 import { ManualClock } from '@mailspool/core';
+import type { MessageRecord } from '@mailspool/core/engine';
 import { IDBFactory } from 'fake-indexeddb';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DB_VERSION, IndexedDbEngine } from '../src/index.js';

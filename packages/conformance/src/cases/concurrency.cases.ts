@@ -15,7 +15,8 @@ export const concurrencyCases: ConformanceCase[] = [
       const id = await sessions[0]!.storeMessage({ meta: {}, contents: 'x' });
       for (let round = 0; round < 3; round++) {
         const results = await Promise.all(sessions.map((s) => s.lockMessage(id, 1000)));
-        expect(results.filter(Boolean)).toHaveLength(1);
+        const winners = results.flatMap((won, session) => (won ? [`session ${session}`] : []));
+        expect(winners, `sessions that locked ${id} in round ${round}`).toHaveLength(1);
         h.clock.advance(1000);
       }
     },
@@ -35,7 +36,8 @@ export const concurrencyCases: ConformanceCase[] = [
           ),
         );
         const winners = results.filter((r) => r !== null);
-        expect(winners).toHaveLength(1);
+        const who = results.flatMap((r, session) => (r !== null ? [`session ${session}`] : []));
+        expect(who, `sessions holding ${id} in round ${round}`).toHaveLength(1);
         const winner = winners[0];
         if (winner !== 'lock' && winner !== undefined) {
           expect(winner.token).toBeGreaterThan(lastToken);
@@ -53,16 +55,25 @@ export const concurrencyCases: ConformanceCase[] = [
       const ids = await sessions[0]!.storeMessages(
         Array.from({ length: 60 }, (_, n) => ({ meta: { n }, contents: `m${n}` })),
       );
-      const seen = new Map<string, number>();
+      // Who holds what: a message claimed twice is named with both holders.
+      const holders = new Map<string, string>();
+      const twice: string[] = [];
       let rounds = 0;
-      while (seen.size < ids.length && rounds++ < 20) {
+      while (holders.size < ids.length && rounds++ < 20) {
         const batches = await Promise.all(
           sessions.map((s) => s.claimDue({ limit: 3, ttl: 60_000 })),
         );
-        for (const lease of batches.flat()) seen.set(lease.id, (seen.get(lease.id) ?? 0) + 1);
+        batches.forEach((leases, session) => {
+          for (const lease of leases) {
+            const holder = `session ${session} (round ${rounds}, token ${lease.token})`;
+            const earlier = holders.get(lease.id);
+            if (earlier !== undefined) twice.push(`${lease.id} held by ${earlier} and ${holder}`);
+            else holders.set(lease.id, holder);
+          }
+        });
       }
-      expect([...seen.values()].every((count) => count === 1)).toBe(true);
-      expect([...seen.keys()].sort()).toEqual([...ids].sort());
+      expect(twice, 'messages claimed twice').toEqual([]);
+      expect([...holders.keys()].sort()).toEqual([...ids].sort());
     },
   },
   {

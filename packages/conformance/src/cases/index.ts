@@ -8,6 +8,7 @@ import { concurrencyCases } from './concurrency.cases.js';
 import { errorCases } from './errors.cases.js';
 import { leaseCases } from './leases.cases.js';
 import { modelCases } from './model.cases.js';
+import { storageCases } from './storage.cases.js';
 
 export const conformanceCases: readonly ConformanceCase[] = [
   ...basicCases,
@@ -17,5 +18,6 @@ export const conformanceCases: readonly ConformanceCase[] = [
   ...attemptCases,
   ...concurrencyCases,
   ...capabilityCases,
+  ...storageCases,
   ...modelCases,
 ];

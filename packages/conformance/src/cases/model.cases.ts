@@ -1,8 +1,10 @@
 /** The model-based case: random operation sequences over several sessions, checked step by step against the reference model. */
 import {
   type AttemptOutcome,
+  type ClaimedMessage,
   isMailspoolError,
   type Lease,
+  type MessageInfo,
   type StorageSession,
 } from '@mailspool/core';
 import fc from 'fast-check';
@@ -326,11 +328,22 @@ async function runSequence(h: Harness, ops: readonly Op[], store: string): Promi
       }
       case 'claimDue': {
         const wanted = model.dueOrder(now, op.limit);
-        const got = await s.claimDue({ limit: op.limit, ttl: op.ttl });
+        const got = op.withMessages
+          ? await s.claimDueMessages({ limit: op.limit, ttl: op.ttl })
+          : await s.claimDue({ limit: op.limit, ttl: op.ttl });
         expect(
           got.map((l) => l.id),
           step,
         ).toEqual(wanted);
+        if (op.withMessages) {
+          for (const real of got as ClaimedMessage[]) {
+            const m = model.messages.get(real.id)!;
+            expect(
+              { meta: real.meta, contents: new TextDecoder().decode(real.contents) },
+              step,
+            ).toEqual({ meta: m.meta, contents: String(m.contents) });
+          }
+        }
         for (const real of got) {
           expect(real.expiresAt, step).toBe(now + op.ttl);
           noteLease(real, model.lock(real.id, op.ttl, now)!, step);
@@ -348,12 +361,31 @@ async function runSequence(h: Harness, ops: readonly Op[], store: string): Promi
         const contents = await outcome(async () =>
           new TextDecoder().decode(await s.getMessageContents(id)),
         );
+        const info = await outcome(() => s.inspect(id));
         if (!m) {
           same(meta, { error: 'NOT_FOUND' });
           same(contents, { error: 'NOT_FOUND' });
+          same(info, { error: 'NOT_FOUND' });
         } else {
           same(meta, { ok: m.meta ?? {} });
           same(contents, m.contents === null ? { error: 'NOT_FOUND' } : { ok: String(m.contents) });
+          const got = (info as { ok: MessageInfo }).ok;
+          expect(
+            {
+              state: got?.state,
+              retryAt: got?.retryAt,
+              lockedUntil: got?.lockedUntil,
+              size: got?.size,
+              meta: got?.meta,
+            },
+            step,
+          ).toEqual({
+            state: model.state(m, now),
+            retryAt: m.retryAt,
+            lockedUntil: model.active(m, now) ? m.lockedUntil : null,
+            size: m.contents === null ? null : String(m.contents).length,
+            meta: m.meta ?? {},
+          });
         }
         break;
       }
@@ -367,8 +399,9 @@ async function runSequence(h: Harness, ops: readonly Op[], store: string): Promi
             await (dueBy === null ? s.getDeferredMessages() : s.getDeferredMessages(dueBy))
           ).sort(),
           stats: await s.stats(),
+          nextDueAt: await s.nextDueAt(),
         };
-        expect(got, step).toEqual(want);
+        expect(got, step).toEqual({ ...want, nextDueAt: model.nextDueAt(now) });
         break;
       }
     }

@@ -1,19 +1,15 @@
 import { runConformance } from '@mailspool/conformance';
 import { describe, expect, it } from 'vitest';
-import { IndexedDbEngine } from '../../src/index.js';
+import type { IndexedDbEngine } from '../../src/index.js';
+import { conformanceHooks } from '../../test/conformance-hooks.js';
 
 // The conformance suite on Chromium's real IndexedDB: the store name is the database name, fresh
 // for every case; same name → same database (persistence cases).
-runConformance({
+runConformance<IndexedDbEngine>({
   name: 'IndexedDbEngine (Chromium)',
-  createEngine: ({ clock, store, maxMessageBytes }) =>
-    new IndexedDbEngine({
-      name: store,
-      clock,
-      ...(maxMessageBytes ? { maxMessageBytes } : {}),
-    }),
+  ...conformanceHooks(() => undefined),
   disposeEngine: async (engine, { store }) => {
-    await (engine as IndexedDbEngine).close();
+    await engine.close();
     // Keep the profile small; a delete blocked by a straggler must not hang the run.
     await new Promise<void>((resolve) => {
       const request = indexedDB.deleteDatabase(store);
