@@ -46,8 +46,8 @@ export default defineConfig({
       },
     }),
   ],
-  resolve: { conditions: ['source', 'workerd', 'worker', 'module', 'browser'] },
-  ssr: { resolve: { conditions: ['source', 'workerd', 'worker', 'module', 'browser'] } },
+  resolve: { conditions: ['@mailspool/source', 'workerd', 'worker', 'module', 'browser'] },
+  ssr: { resolve: { conditions: ['@mailspool/source', 'workerd', 'worker', 'module', 'browser'] } },
   test: {
     include: ['test/workers/*.test.ts'],
     // Correctness tests, not timed ones: CI runs every package at once on 2 cores, where a race

@@ -3,8 +3,10 @@ import { defineConfig } from 'vitest/config';
 // End-to-end tests in Node: the Worker as `wrangler dev` runs it (wrangler's unstable_startWorker,
 // its own workerd, storage persisted to a directory), a real smtp-sink, and restarts.
 export default defineConfig({
-  resolve: { conditions: ['source', 'module', 'node', 'development|production'] },
-  ssr: { resolve: { conditions: ['source', 'module', 'node', 'development|production'] } },
+  resolve: { conditions: ['@mailspool/source', 'module', 'node', 'development|production'] },
+  ssr: {
+    resolve: { conditions: ['@mailspool/source', 'module', 'node', 'development|production'] },
+  },
   test: {
     include: ['test/node/*.test.ts'],
     testTimeout: 120_000,

@@ -8,8 +8,8 @@ const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
 // may share chunks with the page. `base: './'` lets dist/ be served under any path.
 export default defineConfig({
   base: './',
-  // `source` resolves workspace packages to their TypeScript sources: no build step between them.
-  resolve: { conditions: ['source', 'module', 'browser', 'development|production'] },
+  // `@mailspool/source` resolves workspace packages to their TypeScript sources: no build step between them.
+  resolve: { conditions: ['@mailspool/source', 'module', 'browser', 'development|production'] },
   build: {
     outDir: 'dist',
     emptyOutDir: true,

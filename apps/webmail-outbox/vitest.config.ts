@@ -3,8 +3,10 @@ import { defineConfig } from 'vitest/config';
 // Fast Node tests (the `test` script): flusher, scheduler, MIME. The real-Chromium tests are in
 // vitest.e2e.config.ts (the `e2e` script).
 export default defineConfig({
-  resolve: { conditions: ['source', 'module', 'browser', 'development|production'] },
-  ssr: { resolve: { conditions: ['source', 'module', 'node', 'development|production'] } },
+  resolve: { conditions: ['@mailspool/source', 'module', 'browser', 'development|production'] },
+  ssr: {
+    resolve: { conditions: ['@mailspool/source', 'module', 'node', 'development|production'] },
+  },
   test: {
     // A hang detector, not a speed check (see docs/toolchain-notes.md): vitest's 5 s default
     // failed tests that took 7 s while every suite ran at once on 2 cores.

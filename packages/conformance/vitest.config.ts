@@ -1,9 +1,11 @@
 import { defineConfig } from 'vitest/config';
 
-// `source` resolves workspace packages to their TypeScript sources: no build step between them.
+// `@mailspool/source` resolves workspace packages to their TypeScript sources: no build step between them.
 export default defineConfig({
-  resolve: { conditions: ['source', 'module', 'browser', 'development|production'] },
-  ssr: { resolve: { conditions: ['source', 'module', 'node', 'development|production'] } },
+  resolve: { conditions: ['@mailspool/source', 'module', 'browser', 'development|production'] },
+  ssr: {
+    resolve: { conditions: ['@mailspool/source', 'module', 'node', 'development|production'] },
+  },
   test: {
     // A hang detector, not a speed check (see docs/toolchain-notes.md): vitest's 5 s default
     // failed tests that took 7 s while every suite ran at once on 2 cores.

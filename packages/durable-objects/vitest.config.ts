@@ -2,11 +2,11 @@ import { cloudflareTest } from '@cloudflare/vitest-plugin';
 import { defineConfig } from 'vitest/config';
 
 // The workerd suite: tests run inside workerd next to the Durable Objects of test/wrangler.jsonc.
-// `source` resolves workspace packages to their TypeScript sources: no build step between them.
+// `@mailspool/source` resolves workspace packages to their TypeScript sources: no build step between them.
 export default defineConfig({
   plugins: [cloudflareTest({ wrangler: { configPath: './test/wrangler.jsonc' } })],
-  resolve: { conditions: ['source', 'workerd', 'worker', 'module', 'browser'] },
-  ssr: { resolve: { conditions: ['source', 'workerd', 'worker', 'module', 'browser'] } },
+  resolve: { conditions: ['@mailspool/source', 'workerd', 'worker', 'module', 'browser'] },
+  ssr: { resolve: { conditions: ['@mailspool/source', 'workerd', 'worker', 'module', 'browser'] } },
   test: {
     include: ['test/*.test.ts'],
     // Files share one workerd process on a 2-core machine: run them one at a time.

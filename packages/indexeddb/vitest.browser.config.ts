@@ -4,7 +4,7 @@ import { chromiumArgs, chromiumPath } from './e2e/chromium.js';
 
 // The conformance suite in real Chromium (vitest browser mode), on the system's Chromium.
 export default defineConfig({
-  resolve: { conditions: ['source', 'module', 'browser', 'development|production'] },
+  resolve: { conditions: ['@mailspool/source', 'module', 'browser', 'development|production'] },
   server: { host: '127.0.0.1' },
   optimizeDeps: { include: ['idb', '@mailspool/conformance > fast-check'] },
   test: {

@@ -4,7 +4,7 @@ import { firefoxProvider } from './e2e/system-browsers.js';
 // The conformance suite in Debian's Firefox ESR (puppeteer-core over WebDriver BiDi),
 // vitest browser mode with the provider from e2e/system-browsers.ts.
 export default defineConfig({
-  resolve: { conditions: ['source', 'module', 'browser', 'development|production'] },
+  resolve: { conditions: ['@mailspool/source', 'module', 'browser', 'development|production'] },
   server: { host: '127.0.0.1' },
   optimizeDeps: { include: ['idb', '@mailspool/conformance > fast-check'] },
   test: {

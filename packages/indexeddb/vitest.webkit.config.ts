@@ -4,7 +4,7 @@ import { webkitProvider } from './e2e/system-browsers.js';
 // The conformance suite in Debian's WebKitGTK (WebKitWebDriver on an Xvfb display),
 // vitest browser mode with the provider from e2e/system-browsers.ts.
 export default defineConfig({
-  resolve: { conditions: ['source', 'module', 'browser', 'development|production'] },
+  resolve: { conditions: ['@mailspool/source', 'module', 'browser', 'development|production'] },
   server: { host: '127.0.0.1' },
   // WebKitGTK 2.50 has no \`await using\` (explicit resource management; the conformance suite
   // uses it): vite lowers it for this browser.

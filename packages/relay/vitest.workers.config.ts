@@ -12,11 +12,25 @@ export default defineConfig({
     }),
   ],
   resolve: {
-    conditions: ['source', 'workerd', 'worker', 'module', 'browser', 'development|production'],
+    conditions: [
+      '@mailspool/source',
+      'workerd',
+      'worker',
+      'module',
+      'browser',
+      'development|production',
+    ],
   },
   ssr: {
     resolve: {
-      conditions: ['source', 'workerd', 'worker', 'module', 'browser', 'development|production'],
+      conditions: [
+        '@mailspool/source',
+        'workerd',
+        'worker',
+        'module',
+        'browser',
+        'development|production',
+      ],
     },
   },
   test: {

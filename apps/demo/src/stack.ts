@@ -105,7 +105,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         stdio: ['ignore', 'pipe', 'pipe'],
         env: {
           ...process.env,
-          WRANGLER_BUILD_CONDITIONS: 'source,workerd,worker,browser',
+          WRANGLER_BUILD_CONDITIONS: '@mailspool/source,workerd,worker,browser',
           WRANGLER_SEND_METRICS: 'false',
           CLOUDFLARE_CF_FETCH_ENABLED: 'false',
         },

@@ -16,7 +16,7 @@ export async function bundleWorker(entry: string, outfile: string): Promise<void
     format: 'esm',
     platform: 'neutral',
     target: 'es2022',
-    conditions: ['source', 'workerd', 'worker', 'import', 'module'],
+    conditions: ['@mailspool/source', 'workerd', 'worker', 'import', 'module'],
     mainFields: ['module', 'main'],
     external: ['cloudflare:*'],
     logLevel: 'error',

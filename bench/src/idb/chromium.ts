@@ -21,7 +21,7 @@ async function bundle(entry: string, format: 'esm' | 'iife'): Promise<Uint8Array
     platform: 'browser',
     // The same page runs in Firefox and WebKitGTK too (other-browsers.ts).
     target: ['chrome120', 'firefox128', 'safari17'],
-    conditions: ['source'],
+    conditions: ['@mailspool/source'],
     // Workbox reads process.env.NODE_ENV; production drops its dev-only logging.
     define: { 'process.env.NODE_ENV': '"production"' },
     write: false,

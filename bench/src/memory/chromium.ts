@@ -24,7 +24,7 @@ async function servePage(): Promise<FileServer> {
     format: 'esm',
     platform: 'browser',
     target: 'chrome120',
-    conditions: ['source'],
+    conditions: ['@mailspool/source'],
     write: false,
     logLevel: 'silent',
   });

@@ -1,3 +1,6 @@
+// Sessions are AsyncDisposable (`await using`). The declarations carry the lib they need, so a
+// consumer whose `lib` lacks ESNext.Disposable (and skipLibCheck off) still typechecks them.
+/// <reference lib="esnext.disposable" preserve="true" />
 /**
  * `BaseSession`: the public half of every session. It checks that the session is open, validates
  * and normalises every argument, reads the clock, and then calls a protected `_primitive` that

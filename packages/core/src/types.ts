@@ -1,3 +1,6 @@
+// Sessions are AsyncDisposable (`await using`). The declarations carry the lib they need, so a
+// consumer whose `lib` lacks ESNext.Disposable (and skipLibCheck off) still typechecks them.
+/// <reference lib="esnext.disposable" preserve="true" />
 /**
  * The storage-session contract (slimta's, made precise): the types every engine implements.
  * See docs/contract.md for the seed → TypeScript mapping and the state diagram.

@@ -11,9 +11,9 @@ import { freePort } from '@mailspool/test-support/net';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { unstable_startWorker } from 'wrangler';
 
-// wrangler bundles with esbuild: the `source` condition makes it use the workspace packages'
+// wrangler bundles with esbuild: the `@mailspool/source` condition makes it use the workspace packages'
 // TypeScript sources, so no build step is needed first.
-process.env.WRANGLER_BUILD_CONDITIONS = 'source,workerd,worker,browser';
+process.env.WRANGLER_BUILD_CONDITIONS = '@mailspool/source,workerd,worker,browser';
 process.env.WRANGLER_SEND_METRICS = 'false';
 process.env.CLOUDFLARE_CF_FETCH_ENABLED = 'false';
 

@@ -38,7 +38,7 @@ export interface WranglerDevOptions {
 export const WRANGLER_ENV = {
   WRANGLER_SEND_METRICS: 'false',
   CLOUDFLARE_CF_FETCH_ENABLED: 'false',
-  WRANGLER_BUILD_CONDITIONS: 'source,workerd,worker,browser',
+  WRANGLER_BUILD_CONDITIONS: '@mailspool/source,workerd,worker,browser',
 } as const;
 
 /** Process groups started here and not yet known to be gone. */

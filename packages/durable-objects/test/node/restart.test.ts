@@ -19,7 +19,7 @@ const bundle = join(root, '.wrangler', 'e2e', 'worker.js');
 let persist: string;
 
 beforeAll(async () => {
-  // The Worker imports workspace packages as TypeScript (the `source` condition): bundle it.
+  // The Worker imports workspace packages as TypeScript (the `@mailspool/source` condition): bundle it.
   await build({
     entryPoints: [join(root, 'test', 'worker.ts')],
     outfile: bundle,
@@ -27,7 +27,7 @@ beforeAll(async () => {
     format: 'esm',
     platform: 'neutral',
     target: 'es2022',
-    conditions: ['source', 'workerd', 'worker', 'import', 'module'],
+    conditions: ['@mailspool/source', 'workerd', 'worker', 'import', 'module'],
     mainFields: ['module', 'main'],
     external: ['cloudflare:*'],
     logLevel: 'error',

@@ -29,7 +29,7 @@ export async function startPageServer(): Promise<PageServer> {
     format: 'esm',
     platform: 'browser',
     target: ['chrome120', 'firefox128', 'safari17'],
-    conditions: ['source'],
+    conditions: ['@mailspool/source'],
     write: false,
     logLevel: 'silent',
   });
