@@ -13,6 +13,7 @@
  * passed this policy at submission.
  */
 import { addressKey, addressProblem } from '@mailspool/relay/address';
+import { tenantEntries } from './settings.js';
 
 /** The senders one tenant may use. */
 export interface SenderRule {
@@ -35,20 +36,12 @@ export function parseTenantSenders(
   tenants: ReadonlySet<string>,
 ): ReadonlyMap<string, SenderRule> {
   const rules = new Map<string, SenderRule>();
-  if (!raw) return rules;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw);
-  } catch {
-    throw new Error('TENANT_SENDERS must be a JSON object of tenant id → list of senders');
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new Error('TENANT_SENDERS must be a JSON object of tenant id → list of senders');
-  }
-  for (const [tenant, list] of Object.entries(parsed)) {
-    if (!tenants.has(tenant)) {
-      throw new Error(`TENANT_SENDERS names ${JSON.stringify(tenant)}, which has no token`);
-    }
+  for (const [tenant, list] of tenantEntries(
+    'TENANT_SENDERS',
+    raw,
+    'tenant id → list of senders',
+    tenants,
+  )) {
     if (!Array.isArray(list)) throw new Error(`TENANT_SENDERS: ${tenant} needs a list`);
     let anyAddress = false;
     let nullSender = false;

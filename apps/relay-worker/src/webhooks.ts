@@ -6,6 +6,7 @@
  * exact body bytes (docs/relay-api.md, "Webhook events").
  */
 import type { EventType, MessageStatus } from './records.js';
+import { tenantEntries } from './settings.js';
 
 export interface WebhookTarget {
   readonly url: string;
@@ -41,20 +42,12 @@ export function parseTenantWebhooks(
   tenants: ReadonlySet<string>,
 ): ReadonlyMap<string, WebhookTarget> {
   const hooks = new Map<string, WebhookTarget>();
-  if (!raw) return hooks;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw);
-  } catch {
-    throw new Error('TENANT_WEBHOOKS must be a JSON object of tenant id → { url, secret }');
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new Error('TENANT_WEBHOOKS must be a JSON object of tenant id → { url, secret }');
-  }
-  for (const [tenant, entry] of Object.entries(parsed)) {
-    if (!tenants.has(tenant)) {
-      throw new Error(`TENANT_WEBHOOKS names ${JSON.stringify(tenant)}, which has no token`);
-    }
+  for (const [tenant, entry] of tenantEntries(
+    'TENANT_WEBHOOKS',
+    raw,
+    'tenant id → { url, secret }',
+    tenants,
+  )) {
     const { url, secret } = (entry ?? {}) as { url?: unknown; secret?: unknown };
     let parsedUrl: URL;
     try {

@@ -3,6 +3,8 @@
  * API and the status page. Tokens are compared in constant time (over SHA-256 digests, so neither
  * the content nor the length of a token leaks through timing).
  */
+
+import { tenantEntries } from '../settings.js';
 import { ApiError } from './errors.js';
 
 const encoder = new TextEncoder();
@@ -47,17 +49,7 @@ export function presentedToken(request: Request, allowBasic = false): string | u
 /** Tenant id → token, parsed from the `TENANT_TOKENS` secret (a JSON object). */
 export function parseTenantTokens(raw: string | undefined): Map<string, string> {
   const tokens = new Map<string, string>();
-  if (!raw) return tokens;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw);
-  } catch {
-    throw new Error('TENANT_TOKENS must be a JSON object of tenant id → token');
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new Error('TENANT_TOKENS must be a JSON object of tenant id → token');
-  }
-  for (const [tenant, token] of Object.entries(parsed)) {
+  for (const [tenant, token] of tenantEntries('TENANT_TOKENS', raw, 'tenant id → token')) {
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(tenant))
       throw new Error(`TENANT_TOKENS: bad tenant id ${JSON.stringify(tenant)}`);
     if (typeof token !== 'string' || token.length < 16)
