@@ -250,6 +250,21 @@ function sourceSize(source: ContentsSource): number {
   return source.size;
 }
 
+/** Contents chunks joined into `expected` bytes; `CORRUPT` when they don't add up to it. */
+function joinChunks(id: MessageId, pieces: readonly ArrayBuffer[], expected: number): Uint8Array {
+  // One chunk (any message up to 1 MiB): SQLite's buffer is ours already, no copy.
+  if (pieces.length === 1 && pieces[0]!.byteLength === expected) return new Uint8Array(pieces[0]!);
+  const bytes = new Uint8Array(expected);
+  let at = 0;
+  for (const data of pieces) {
+    if (at + data.byteLength > expected) throw corrupt(id, 'contents longer than size');
+    bytes.set(new Uint8Array(data), at);
+    at += data.byteLength;
+  }
+  if (at !== expected) throw corrupt(id, 'contents shorter than size');
+  return bytes;
+}
+
 /** SQLite's answer to an INSERT of an id that exists. */
 function isDuplicateId(error: unknown): boolean {
   return error instanceof Error && /UNIQUE constraint failed: messages\.id/.test(error.message);
@@ -477,19 +492,7 @@ export class ShardStore {
     const { size } = row;
     const expected = Math.max(0, Math.min(size, offset + length) - offset);
     const pieces = rows.flatMap(({ data }) => (data === null ? [] : [data]));
-    // One chunk (any message up to 1 MiB): SQLite's buffer is ours already, no copy.
-    if (pieces.length === 1 && pieces[0]!.byteLength === expected) {
-      return { size, version: row.version, bytes: new Uint8Array(pieces[0]!) };
-    }
-    const bytes = new Uint8Array(expected);
-    let at = 0;
-    for (const data of pieces) {
-      if (at + data.byteLength > bytes.byteLength) throw corrupt(id, 'contents longer than size');
-      bytes.set(new Uint8Array(data), at);
-      at += data.byteLength;
-    }
-    if (at !== bytes.byteLength) throw corrupt(id, 'contents shorter than size');
-    return { size, version: row.version, bytes };
+    return { size, version: row.version, bytes: joinChunks(id, pieces, expected) };
   }
 
   // ---- the contract's operations ---------------------------------------------------------------
@@ -746,16 +749,7 @@ export class ShardStore {
       .exec<{ data: ArrayBuffer }>('SELECT data FROM chunks WHERE owner = ? ORDER BY seq', id)
       .toArray()
       .map((row) => row.data);
-    if (pieces.length === 1 && pieces[0]!.byteLength === size) return new Uint8Array(pieces[0]!);
-    const bytes = new Uint8Array(size);
-    let at = 0;
-    for (const data of pieces) {
-      if (at + data.byteLength > size) throw corrupt(id, 'contents longer than size');
-      bytes.set(new Uint8Array(data), at);
-      at += data.byteLength;
-    }
-    if (at !== size) throw corrupt(id, 'contents shorter than size');
-    return bytes;
+    return joinChunks(id, pieces, size);
   }
 
   /** The record of `id` (meta included), or `null`. */
