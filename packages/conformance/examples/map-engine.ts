@@ -213,7 +213,7 @@ export class MapSession extends BaseSession {
   protected putMessages(tx: MapTransaction, messages: readonly PreparedMessage[], now: number) {
     for (const m of messages) {
       if (tx.getRecord(m.id)) throw new TypeError(`id ${m.id} is taken`);
-      tx.putRecord(storedRecord(m.id, now, m.meta, m.contents.byteLength, m.retryAt));
+      tx.putRecord(storedRecord(m.id, now, m.meta, m.contents.byteLength, m.retryAt, m.priority));
       // `m.contents` is already the engine's own copy: BaseSession made it.
       tx.putContents(m.id, m.contents);
     }

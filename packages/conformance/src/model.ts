@@ -8,6 +8,8 @@ import fc from 'fast-check';
 
 export interface ModelMessage {
   createdAt: number;
+  /** 0 high, 1 normal, 2 bulk. */
+  rank: number;
   meta: Record<string, number> | null;
   contents: number | null;
   retryAt: number | null;
@@ -17,7 +19,12 @@ export interface ModelMessage {
 
 /** An operation; indices pick among known ids (oldest first) / leases (newest first) modulo their count. */
 export type Op =
-  | { kind: 'store'; session: number; retry: number | null }
+  | {
+      kind: 'store';
+      session: number;
+      retry: number | null;
+      priority: 'high' | 'normal' | 'bulk' | null;
+    }
   | { kind: 'storeBatch'; session: number; count: number }
   | { kind: 'claimId'; session: number }
   | { kind: 'setMeta'; session: number; target: number }
@@ -66,6 +73,9 @@ export function opArbitrary(sessions: number): fc.Arbitrary<Op> {
         kind: fc.constant('store' as const),
         session,
         retry: fc.option(fc.integer({ min: -100, max: 300 }), { nil: null }),
+        priority: fc.option(fc.constantFrom('high' as const, 'normal' as const, 'bulk' as const), {
+          nil: null,
+        }),
       }),
     },
     {
@@ -211,13 +221,15 @@ export class QueueModel {
     return m.generation;
   }
 
-  /** Ids claimDue takes: oldest due first, ties by id. */
+  /** Ids claimDue takes: highest priority first, then oldest due, ties by id. */
   dueOrder(now: number, limit: number): string[] {
     return [...this.messages.entries()]
       .filter(([, m]) => this.due(m, now))
       .sort(
         ([a, x], [b, y]) =>
-          (x.retryAt ?? x.createdAt) - (y.retryAt ?? y.createdAt) || (a < b ? -1 : a > b ? 1 : 0),
+          x.rank - y.rank ||
+          (x.retryAt ?? x.createdAt) - (y.retryAt ?? y.createdAt) ||
+          (a < b ? -1 : a > b ? 1 : 0),
       )
       .slice(0, limit)
       .map(([id]) => id);

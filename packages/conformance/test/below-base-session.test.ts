@@ -4,7 +4,14 @@
  * named cases must catch each one, and the same cases must pass on the unchanged engine.
  */
 import type { Lease, MessageId, MetaValue, StorageSession } from '@mailspool/core';
-import { type PreparedMessage, type SessionConfig, writableRecord } from '@mailspool/core/engine';
+import {
+  compareDue,
+  isDue,
+  lockRecord,
+  type PreparedMessage,
+  type SessionConfig,
+  writableRecord,
+} from '@mailspool/core/engine';
 import { describe, expect, it } from 'vitest';
 import { MapEngine, MapSession, MapStore } from '../examples/map-engine.js';
 import { type ConformanceOptions, conformanceCaseNames, runConformanceCase } from '../src/index.js';
@@ -68,11 +75,31 @@ class DeleteLeavesContents extends MapSession {
   }
 }
 
+/** Claims oldest due first, ignoring priorities (the order before priorities existed). */
+class ClaimIgnoresPriority extends MapSession {
+  protected override async _claimDue(limit: number, ttl: number, now: number) {
+    return this.store.transaction((tx) =>
+      tx
+        .allRecords()
+        .filter((record) => isDue(record, now))
+        .sort((a, b) => compareDue({ ...a, priority: 1 }, { ...b, priority: 1 }))
+        .slice(0, limit)
+        .map((record) => {
+          const locked = lockRecord(record, ttl, now)!;
+          tx.putRecord(locked.record);
+          return locked.lease;
+        }),
+    );
+  }
+}
+
 const caseNamed = (fragment: string): string => {
   const matches = conformanceCaseNames.filter((name) => name.includes(fragment));
   if (matches.length !== 1) throw new Error(`expected one case matching ${fragment}`);
   return matches[0]!;
 };
+
+const MODEL = caseNamed('model: random operation sequences');
 
 const defects = [
   {
@@ -84,6 +111,11 @@ const defects = [
     defect: 'setMessageMetaKey as read-modify-write without compare-and-swap',
     Session: MetaKeyWithoutCas,
     caughtBy: ['meta: concurrent setMessageMetaKey', 'meta: setMessageMeta racing'],
+  },
+  {
+    defect: 'a claim that ignores priorities',
+    Session: ClaimIgnoresPriority,
+    caughtBy: ['priority: claimDue takes due high mail', MODEL],
   },
   {
     defect: 'a delete that leaves the contents behind',

@@ -36,6 +36,7 @@ export type {
   MessageMeta,
   MessageState,
   MetaValue,
+  Priority,
   QueueStats,
   StorageEngine,
   StorageSession,

@@ -127,7 +127,7 @@ class MemorySession extends BaseSession {
   #put(messages: readonly PreparedMessage[], now: number): void {
     // The contents are the session's own copy (BaseSession made it): kept as they are.
     for (const m of messages) {
-      const record = storedRecord(m.id, now, m.meta, m.contents.byteLength, m.retryAt);
+      const record = storedRecord(m.id, now, m.meta, m.contents.byteLength, m.retryAt, m.priority);
       this.#messages.set(m.id, { record, contents: m.contents });
     }
   }

@@ -15,6 +15,7 @@ import type {
   MessageMeta,
   MessageState,
   MetaValue,
+  Priority,
 } from './types.js';
 import { assertMetaSize, cloneMeta } from './validate.js';
 
@@ -33,11 +34,33 @@ export interface MessageRecord {
   readonly lockedUntil: number | null;
   /** The last fencing token handed out for this message; 0 before the first lock. */
   readonly token: number;
+  /** The priority's rank ({@link PRIORITY_RANK}): 0 is taken first. */
+  readonly priority: number;
+}
+
+/** Each priority's rank, as records store it: `claimDue` takes the lowest rank first. */
+export const PRIORITY_RANK: Readonly<Record<Priority, number>> = { high: 0, normal: 1, bulk: 2 };
+/** The rank of a message stored without a priority. */
+export const DEFAULT_PRIORITY_RANK = PRIORITY_RANK.normal;
+const PRIORITIES: readonly Priority[] = ['high', 'normal', 'bulk'];
+
+/** The priority of a rank (an unknown rank reads as `normal`). */
+export function priorityOf(rank: number): Priority {
+  return PRIORITIES[rank] ?? 'normal';
 }
 
 /** A new record for a claimed id. */
 export function claimedRecord(id: MessageId, now: number): MessageRecord {
-  return { id, createdAt: now, meta: null, size: null, retryAt: null, lockedUntil: null, token: 0 };
+  return {
+    id,
+    createdAt: now,
+    meta: null,
+    size: null,
+    retryAt: null,
+    lockedUntil: null,
+    token: 0,
+    priority: DEFAULT_PRIORITY_RANK,
+  };
 }
 
 /** A new record for a message stored whole by `storeMessage(s)`. */
@@ -47,8 +70,9 @@ export function storedRecord(
   meta: MessageMeta,
   size: number,
   retryAt: number | null,
+  priority: number = DEFAULT_PRIORITY_RANK,
 ): MessageRecord {
-  return { id, createdAt: now, meta, size, retryAt, lockedUntil: null, token: 0 };
+  return { id, createdAt: now, meta, size, retryAt, lockedUntil: null, token: 0, priority };
 }
 
 /** Holds an unexpired lock. The lock expires exactly at `lockedUntil`. */
@@ -176,9 +200,11 @@ export function writableRecord(
   return record;
 }
 
-/** Orders records the way `claimDue` takes them: oldest due first, then by id. */
+/** Orders records the way `claimDue` takes them: by priority rank, then oldest due, then id. */
 export function compareDue(a: MessageRecord, b: MessageRecord): number {
-  return dueAt(a) - dueAt(b) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+  return (
+    a.priority - b.priority || dueAt(a) - dueAt(b) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+  );
 }
 
 /** The record with its whole meta replaced. */
@@ -280,6 +306,7 @@ export function describeRecord(record: MessageRecord, now: number): MessageInfo 
     lockedUntil: isActive(record, now) ? record.lockedUntil : null,
     token: record.token,
     size: record.size,
+    priority: priorityOf(record.priority),
     meta: record.meta === null ? {} : cloneMeta(record.meta),
   };
 }

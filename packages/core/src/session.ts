@@ -10,7 +10,7 @@
 import { type Clock, systemClock } from './clock.js';
 import { ErrorCode, isMailspoolError, MailspoolError } from './errors.js';
 import { assertMessageId, describe, newMessageId } from './ids.js';
-import { describeRecord, type MessageRecord, notFound } from './record.js';
+import { describeRecord, type MessageRecord, notFound, PRIORITY_RANK } from './record.js';
 import type {
   AttemptOutcome,
   ChangeEvent,
@@ -65,6 +65,8 @@ export interface PreparedMessage {
   /** The engine's own bytes: a copy of the caller's, exactly their length, safe to keep. */
   readonly contents: Uint8Array;
   readonly retryAt: number | null;
+  /** The priority's rank (`PRIORITY_RANK`): 0 is claimed first. */
+  readonly priority: number;
 }
 
 /** The leased message's part of a validated {@link AttemptOutcome}, as `_commitAttempt` receives it. */
@@ -535,12 +537,17 @@ export abstract class BaseSession implements StorageSession {
     const { meta, json: metaJson } = normalizeMetaWithJson(input.meta);
     const contents = ownedContents(input.contents, this.#maxMessageBytes);
     if (input.retryAt !== undefined) assertTime(input.retryAt, 'retryAt');
+    const priority = input.priority ?? 'normal';
+    if (!Object.hasOwn(PRIORITY_RANK, priority)) {
+      throw new TypeError(`priority must be 'high', 'normal' or 'bulk', got ${describe(priority)}`);
+    }
     return {
       id: this._newId(placement),
       meta,
       metaJson,
       contents,
       retryAt: input.retryAt ?? null,
+      priority: PRIORITY_RANK[priority],
     };
   }
 }

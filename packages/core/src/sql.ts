@@ -15,6 +15,7 @@
  * | `retry_at` | INTEGER or NULL | `retryAt` |
  * | `locked_until` | INTEGER or NULL | `lockedUntil` |
  * | `token` | INTEGER NOT NULL DEFAULT 0 | `token` |
+ * | `priority` | INTEGER NOT NULL DEFAULT 1 | `priority` (the rank: 0 high, 1 normal, 2 bulk) |
  *
  * The current time is the numbered parameter `?1` in every fragment (SQLite, D1 and Durable
  * Objects syntax; for Postgres write `$1`: {@link forPostgres}). Fragments are parenthesised, so
@@ -31,8 +32,8 @@ export const COMPLETE = '(meta IS NOT NULL AND size IS NOT NULL)';
 export const DUE_AT = 'coalesce(retry_at, created_at)';
 /** `isDue(r, now)`: what `claimDue` takes now. */
 export const DUE = `(${COMPLETE} AND ${UNLOCKED} AND ${DUE_AT} <= ?1)`;
-/** `compareDue`: the order `claimDue` takes messages in (oldest due first, then by id). */
-export const DUE_ORDER = `${DUE_AT}, id`;
+/** `compareDue`: the order `claimDue` takes messages in (priority rank, oldest due, id). */
+export const DUE_ORDER = `priority, ${DUE_AT}, id`;
 /** `isDeferred(r, now)` without `dueBy`: listed by `getDeferredMessages()`. */
 export const DEFERRED = `(retry_at IS NOT NULL AND ${UNLOCKED})`;
 /** `isWaiting(r, now)`: counted as `deferred` by `stats()`. */
@@ -45,12 +46,22 @@ export const CLAIMABLE_AT = `(CASE WHEN ${ACTIVE} THEN max(${DUE_AT}, locked_unt
  */
 export const CURRENT = '(token = ?2 AND locked_until IS NOT NULL)';
 
+/** The lowest priority's rank (`bulk`); ranks run from 0 (`high`). */
+export const MAX_PRIORITY_RANK = 2;
+
 /**
- * The `claimDue` selection: the ids of up to `?2` due messages in claim order. Lock each row it
- * returns in the same transaction ({@link lockRow}), so no other claim can take it.
+ * The due messages of one priority rank (`?3`) in claim order, at most `?2`: the tail of a
+ * `SELECT … FROM <table>`. Run it for rank 0, 1, 2 until the claim is full. With the rank fixed,
+ * an index on `(priority, DUE_AT, id) WHERE COMPLETE` gives the order, so no claim sorts the
+ * backlog; one query over all ranks (`ORDER BY DUE_ORDER`) is correct too, but SQLite then
+ * sorts every due row.
  */
+export const DUE_OF_RANK = `WHERE priority = ?3 AND ${DUE} ORDER BY ${DUE_AT}, id LIMIT ?2`;
+
+/** The `claimDue` selection of one rank (see {@link DUE_OF_RANK}); lock each row it returns
+ * in the same transaction ({@link lockRow}), so no other claim can take it. */
 export function selectDue(table: string): string {
-  return `SELECT id, ${DUE_AT} AS due_at FROM ${table} WHERE ${DUE} ORDER BY ${DUE_ORDER} LIMIT ?2`;
+  return `SELECT id, ${DUE_AT} AS due_at FROM ${table} ${DUE_OF_RANK}`;
 }
 
 /**

@@ -36,12 +36,20 @@ export interface FenceOptions {
   readonly lease?: Lease;
 }
 
+/**
+ * How urgent a message is. Among the messages due, `claimDue` takes every `high` one before any
+ * `normal` one, and those before `bulk`: a password reset is not stuck behind a newsletter.
+ */
+export type Priority = 'high' | 'normal' | 'bulk';
+
 /** One message for {@link StorageSession.storeMessage}. */
 export interface StoreMessageInput {
   readonly meta: MessageMeta;
   readonly contents: MessageContents;
   /** First attempt no earlier than this (epoch ms). Absent: due at once. */
   readonly retryAt?: number;
+  /** Default `'normal'`. */
+  readonly priority?: Priority;
 }
 
 /** Arguments of {@link StorageSession.claimDue}. */
@@ -82,6 +90,7 @@ export interface MessageInfo {
   readonly token: number;
   /** Contents length in bytes; `null` while no contents were written. */
   readonly size: number | null;
+  readonly priority: Priority;
   /** The meta (`{}` before any was written); a copy the caller may change. */
   readonly meta: MessageMeta;
 }
@@ -223,7 +232,10 @@ export interface StorageSession extends AsyncDisposable {
   renewLease(lease: Lease, ttl: number): Promise<Lease>;
   /** Drops the lock held by a current lease. `STALE_LEASE`. */
   releaseLease(lease: Lease): Promise<void>;
-  /** Atomically leases up to `limit` complete, unlocked, due messages, oldest due first. */
+  /**
+   * Atomically leases up to `limit` complete, unlocked, due messages: higher priority first,
+   * then oldest due first.
+   */
   claimDue(options: ClaimDueOptions): Promise<Lease[]>;
   /**
    * `claimDue`, and each lease carries its message's meta and contents, read in the same step

@@ -39,7 +39,7 @@ import type { OperationArgs, OperationName, OperationResult, ShardCall } from '.
 import type { QueueShard } from './queue-shard.js';
 import { MAX_SHARDS, shardedId, shardName, shardOf } from './routing.js';
 import { CHUNK_BYTES } from './schema.js';
-import type { ClaimedLease, ContentsSource, StoredOnce, StoreItem } from './shard-store.js';
+import type { ClaimedLease, ContentsSource, DueKey, StoredOnce, StoreItem } from './shard-store.js';
 import { receive, type Wire } from './wire.js';
 
 /** The default size of one piece of contents per RPC call: far below the 32 MiB RPC limit. */
@@ -268,11 +268,16 @@ function ownBuffer(bytes: Uint8Array): Uint8Array {
 }
 
 /** Orders by due time, then id: core's `compareDue`, for keys gathered from several shards. */
-function byDue(a: { dueAt: number; id: string }, b: { dueAt: number; id: string }): number {
-  return a.dueAt - b.dueAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+/** The claim order across shards (core's `compareDue`): priority rank, due time, id. */
+function byDue(a: DueKey, b: DueKey): number {
+  return a.priority - b.priority || a.dueAt - b.dueAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 
-const keyOf = (claimed: ClaimedLease) => ({ dueAt: claimed.dueAt, id: claimed.lease.id });
+const keyOf = (claimed: ClaimedLease): DueKey => ({
+  dueAt: claimed.dueAt,
+  id: claimed.lease.id,
+  priority: claimed.priority,
+});
 
 /**
  * A session. Stubs are made per session (Workers tie I/O objects to the request that made them,
@@ -477,6 +482,7 @@ class DurableObjectSession extends BaseSession implements DurableObjectStorageSe
           id: message.id,
           metaJson: message.metaJson,
           retryAt: message.retryAt,
+          priority: message.priority,
           contents,
         });
       }

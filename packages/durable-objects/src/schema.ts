@@ -99,6 +99,13 @@ export const MIGRATIONS: readonly Migration[] = [
     )`,
     'CREATE INDEX outbox_stream ON outbox (stream, seq)',
   ],
+  [
+    // Priorities: `claimDue` takes due mail by rank (0 high, 1 normal, 2 bulk), then due time,
+    // then id. Rows written before have the default rank, `normal`. The claim walks this index
+    // in that order; the due index stays for `nextDueAt`, the alarm and counts.
+    'ALTER TABLE messages ADD COLUMN priority INTEGER NOT NULL DEFAULT 1',
+    `CREATE INDEX messages_priority_due ON messages (priority, ${INDEXED_DUE_AT}, id) WHERE ${INDEXED_COMPLETE}`,
+  ],
 ];
 
 /** Applies the migrations not yet applied; returns the schema version reached. */

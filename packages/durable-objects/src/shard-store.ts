@@ -25,6 +25,7 @@ import {
   assertCurrent,
   assertMetaSize,
   claimedRecord,
+  DEFAULT_PRIORITY_RANK,
   dueAt,
   isDue,
   lockRecord,
@@ -46,7 +47,8 @@ import {
   DEFERRED,
   DUE,
   DUE_AT,
-  DUE_ORDER,
+  DUE_OF_RANK,
+  MAX_PRIORITY_RANK,
   UNLOCKED,
   WAITING,
 } from '@mailspool/core/sql';
@@ -66,6 +68,8 @@ export interface StoreItem {
   readonly id: MessageId;
   readonly metaJson: string;
   readonly retryAt: number | null;
+  /** The priority's rank (0 high, 1 normal, 2 bulk). */
+  readonly priority: number;
   readonly contents: ContentsSource;
 }
 
@@ -86,9 +90,12 @@ export type ContentsPiece =
 export interface DueKey {
   readonly id: MessageId;
   readonly dueAt: number;
+  /** The priority's rank: claims across shards merge by rank, then due time, then id. */
+  readonly priority: number;
 }
 export interface ClaimedLease {
   readonly lease: Lease;
+  readonly priority: number;
   readonly dueAt: number;
 }
 
@@ -154,9 +161,10 @@ type Row = {
   locked_until: number | null;
   token: number;
   version: number;
+  priority: number;
 };
 
-const COLUMNS = 'id, created_at, meta, size, retry_at, locked_until, token, version';
+const COLUMNS = 'id, created_at, meta, size, retry_at, locked_until, token, version, priority';
 
 /**
  * The columns of a lock view: everything the lock rules read, with meta reduced to whether it is
@@ -164,7 +172,7 @@ const COLUMNS = 'id, created_at, meta, size, retry_at, locked_until, token, vers
  * it for each of 50 claimed or deleted rows was most of their cost (measured in bench/).
  */
 const LOCK_COLUMNS =
-  'id, created_at, meta IS NOT NULL AS has_meta, size, retry_at, locked_until, token';
+  'id, created_at, meta IS NOT NULL AS has_meta, size, retry_at, locked_until, token, priority';
 
 type LockRow = Omit<Row, 'meta' | 'version'> & { has_meta: number };
 
@@ -184,6 +192,7 @@ function toLockRecord(row: LockRow): MessageRecord {
     retryAt: row.retry_at,
     lockedUntil: row.locked_until,
     token: row.token,
+    priority: row.priority,
   };
 }
 
@@ -222,6 +231,7 @@ function toRecord(row: Row): MessageRecord {
     retryAt: row.retry_at,
     lockedUntil: row.locked_until,
     token: row.token,
+    priority: row.priority,
   };
 }
 
@@ -332,7 +342,7 @@ export class ShardStore {
       throw new Error(`#insert of ${record.id} without its meta`);
     }
     this.#sql.exec(
-      'INSERT INTO messages (id, created_at, meta, size, retry_at, locked_until, token) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      'INSERT INTO messages (id, created_at, meta, size, retry_at, locked_until, token, priority) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
       record.id,
       record.createdAt,
       metaJson ?? (record.meta === null ? null : JSON.stringify(record.meta)),
@@ -340,6 +350,7 @@ export class ShardStore {
       record.retryAt,
       record.lockedUntil,
       record.token,
+      record.priority,
     );
   }
 
@@ -513,7 +524,11 @@ export class ShardStore {
       const size = sourceSize(item.contents);
       if (typeof item.metaJson !== 'string') throw new TypeError('metaJson must be a string');
       try {
-        const record = storedRecord(item.id, now, META_NOT_LOADED, size, item.retryAt);
+        const rank = item.priority ?? DEFAULT_PRIORITY_RANK;
+        if (!Number.isSafeInteger(rank) || rank < 0 || rank > 2) {
+          throw new TypeError('priority must be a rank 0-2');
+        }
+        const record = storedRecord(item.id, now, META_NOT_LOADED, size, item.retryAt, rank);
         this.#insert(record, item.metaJson);
       } catch (error) {
         if (isDuplicateId(error)) throw new TypeError(`id ${item.id} is taken`);
@@ -683,13 +698,23 @@ export class ShardStore {
 
   /** The rows `claimDue` would take now, oldest due first (the order core's `compareDue` gives). */
   #dueRows(limit: number, now: number): LockRow[] {
-    return this.#sql
-      .exec<LockRow>(
-        `SELECT ${LOCK_COLUMNS} FROM messages WHERE ${DUE} ORDER BY ${DUE_ORDER} LIMIT ?2`,
-        now,
-        limit,
-      )
-      .toArray();
+    // One walk of the priority index per rank, highest first: with the rank fixed the index
+    // gives due order, so no claim sorts the backlog (SQLite would otherwise pick the due index
+    // and sort every due row by priority).
+    const rows: LockRow[] = [];
+    for (let rank = 0; rank <= MAX_PRIORITY_RANK && rows.length < limit; rank++) {
+      rows.push(
+        ...this.#sql
+          .exec<LockRow>(
+            `SELECT ${LOCK_COLUMNS} FROM messages ${DUE_OF_RANK}`,
+            now,
+            limit - rows.length,
+            rank,
+          )
+          .toArray(),
+      );
+    }
+    return rows;
   }
 
   /** The keys of the `limit` oldest due messages, without locking them (for merging shards). */
@@ -697,6 +722,7 @@ export class ShardStore {
     return this.#dueRows(limit, now).map((row) => ({
       id: row.id,
       dueAt: row.retry_at ?? row.created_at,
+      priority: row.priority,
     }));
   }
 
@@ -708,7 +734,7 @@ export class ShardStore {
       if (!isDue(record, now)) throw new Error(`claimDue selected ${row.id}, which is not due`);
       const locked = lockRecord(record, ttl, now)!;
       this.#saveLock(locked.record);
-      claimed.push({ lease: locked.lease, dueAt: dueAt(record) });
+      claimed.push({ lease: locked.lease, dueAt: dueAt(record), priority: record.priority });
     }
     return claimed;
   }
@@ -738,7 +764,13 @@ export class ShardStore {
         contents = this.#wholeContents(row.id, size);
         left -= size;
       }
-      claimed.push({ lease: locked.lease, dueAt: dueAt(record), meta, contents });
+      claimed.push({
+        lease: locked.lease,
+        dueAt: dueAt(record),
+        priority: record.priority,
+        meta,
+        contents,
+      });
     }
     return { claimed, bytes: answerBytes - left };
   }

@@ -10,6 +10,7 @@ import { env } from 'cloudflare:workers';
 import { isMailspoolError, ManualClock } from '@mailspool/core';
 import { describe, expect, it } from 'vitest';
 import { DurableObjectEngine } from '../src/index.js';
+import { MIGRATIONS } from '../src/schema.js';
 import type { Env, JournalRecord } from './worker.js';
 
 const { JOURNAL } = env as unknown as Env;
@@ -170,12 +171,12 @@ describe('records and outbox', () => {
     expect(delivered.find((d) => d.stream === other)?.attempts).toBe(2);
   });
 
-  it('a fresh shard is at schema 4 and arms no alarm before it has a record or an outbox entry', async () => {
+  it('a fresh shard is at the latest schema and arms no alarm before it has a record or an outbox entry', async () => {
     const { stub } = setup();
     const version = await runInDurableObject(stub, (_instance, state) =>
       state.storage.sql.exec<{ version: number }>('SELECT version FROM schema_version').one(),
     );
-    expect(version.version).toBe(4);
+    expect(version.version).toBe(MIGRATIONS.length);
     expect(await stub.testAlarm()).toBeNull();
   });
 });

@@ -3,7 +3,7 @@
 import { runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { isMailspoolError, ManualClock } from '@mailspool/core';
-import { CLAIMABLE_AT, COMPLETE, DUE, DUE_AT, DUE_ORDER, UNLOCKED } from '@mailspool/core/sql';
+import { CLAIMABLE_AT, COMPLETE, DUE_AT, DUE_OF_RANK, UNLOCKED } from '@mailspool/core/sql';
 import { describe, expect, it } from 'vitest';
 import { DurableObjectEngine, type QueueShard } from '../src/index.js';
 import { INDEXED_COMPLETE, INDEXED_DUE_AT, migrate } from '../src/schema.js';
@@ -39,8 +39,8 @@ describe('QueueShard schema', () => {
         .filter((name) => !name.startsWith('_cf') && !name.startsWith('sqlite_'));
       return { version, again, tables };
     });
-    expect(result.version).toBe(4);
-    expect(result.again).toBe(4);
+    expect(result.version).toBe(5);
+    expect(result.again).toBe(5);
     expect(result.tables).toEqual([
       'chunks',
       'idempotency',
@@ -50,6 +50,7 @@ describe('QueueShard schema', () => {
       'messages',
       'messages_due',
       'messages_lock',
+      'messages_priority_due',
       'outbox',
       'outbox_stream',
       'schema_version',
@@ -59,12 +60,12 @@ describe('QueueShard schema', () => {
     ]);
   });
 
-  it('claims and nextDueAt, built from @mailspool/core/sql, walk the due index and never touch contents; lock reads use the lock index', async () => {
+  it('claims and nextDueAt, built from @mailspool/core/sql, walk the priority and due indexes and never touch contents; lock reads use the lock index', async () => {
     const stub = shardStub(`plan-${crypto.randomUUID()}`);
     const plans = await runInDurableObject(stub, (_instance: QueueShard, state) => {
       const sql = state.storage.sql;
       return {
-        due: plan(sql, `SELECT id FROM messages WHERE ${DUE} ORDER BY ${DUE_ORDER} LIMIT 5`, 1),
+        due: plan(sql, `SELECT id FROM messages ${DUE_OF_RANK}`, 1, 5, 1),
         nextUnlocked: plan(
           sql,
           `SELECT ${DUE_AT} FROM messages WHERE ${COMPLETE} AND ${UNLOCKED} ORDER BY ${DUE_AT} LIMIT 1`,
@@ -80,8 +81,12 @@ describe('QueueShard schema', () => {
     });
     // The fragments must equal the partial index's frozen expressions for SQLite to use it.
     expect([DUE_AT, COMPLETE]).toEqual([INDEXED_DUE_AT, INDEXED_COMPLETE]);
-    for (const walk of [plans.due, plans.nextUnlocked]) {
-      expect(walk).toContain('messages_due');
+    // Claims walk the priority index (rank, due time, id); nextDueAt the due index.
+    for (const [walk, index] of [
+      [plans.due, 'messages_priority_due'],
+      [plans.nextUnlocked, 'messages_due'],
+    ] as const) {
+      expect(walk).toContain(index);
       expect(walk).not.toContain('TEMP B-TREE'); // no sort: the index gives the order
       expect(walk).not.toContain('chunks');
     }
@@ -127,6 +132,7 @@ describe('errors across RPC', () => {
       id,
       metaJson: JSON.stringify({ text }),
       retryAt: null,
+      priority: 1,
       contents: { bytes: new TextEncoder().encode(text) },
     });
     expect(await callShard(stub, 'store', [item('s0.first', 'one')], 1)).toEqual({ ok: undefined });

@@ -17,17 +17,24 @@
  */
 
 import { ErrorCode, MailspoolError, type MessageId } from '@mailspool/core';
-import { dueAt, isComplete, type MessageRecord } from '@mailspool/core/engine';
+import {
+  DEFAULT_PRIORITY_RANK,
+  dueAt,
+  isComplete,
+  type MessageRecord,
+} from '@mailspool/core/engine';
 import type { DBSchema, IDBPDatabase, IDBPTransaction } from 'idb';
 
 /** The schema version this code writes. */
-export const DB_VERSION = 2;
+export const DB_VERSION = 3;
 
 export const MESSAGES = 'messages' as const;
 export const CONTENTS = 'contents' as const;
 export const BY_DUE = 'by-due' as const;
 export const BY_LOCK = 'by-lock' as const;
 export const BY_RETRY = 'by-retry' as const;
+/** Complete messages by `[priority, due, id]`: the order `claimDue` takes them in. */
+export const BY_PRIORITY = 'by-priority' as const;
 
 /** A stored row: the record plus the sparse `due` index field. */
 export interface MessageRow extends MessageRecord {
@@ -44,6 +51,7 @@ export function toRow(record: MessageRecord): MessageRow {
     retryAt: record.retryAt,
     lockedUntil: record.lockedUntil,
     token: record.token,
+    priority: record.priority,
   };
   return isComplete(record) ? { ...row, due: dueAt(record) } : row;
 }
@@ -69,7 +77,8 @@ export function fromRow(value: unknown, id?: MessageId): MessageRecord {
     !isTimeOrNull(row.retryAt) ||
     !isTimeOrNull(row.lockedUntil) ||
     !Number.isSafeInteger(row.token) ||
-    (row.token as number) < 0
+    (row.token as number) < 0 ||
+    !(row.priority === undefined || [0, 1, 2].includes(row.priority))
   ) {
     throw new MailspoolError(
       ErrorCode.CORRUPT,
@@ -84,6 +93,8 @@ export function fromRow(value: unknown, id?: MessageId): MessageRecord {
     retryAt: (row.retryAt ?? null) as number | null,
     lockedUntil: (row.lockedUntil ?? null) as number | null,
     token: row.token as number,
+    // Rows written before priorities existed are `normal`.
+    priority: row.priority ?? DEFAULT_PRIORITY_RANK,
   };
 }
 
@@ -98,7 +109,12 @@ export interface OutboxSchema extends DBSchema {
   messages: {
     key: MessageId;
     value: MessageRow;
-    indexes: { 'by-due': [number, MessageId]; 'by-lock': number; 'by-retry': number };
+    indexes: {
+      'by-due': [number, MessageId];
+      'by-lock': number;
+      'by-retry': number;
+      'by-priority': [number, number, MessageId];
+    };
   };
   contents: { key: MessageId; value: Uint8Array };
 }
@@ -138,6 +154,25 @@ export async function migrate(
         row = undefined;
       }
       if (row?.due !== undefined) await cursor.update(row);
+      cursor = await cursor.continue();
+    }
+  }
+  if (oldVersion < 3) {
+    const messages = tx.objectStore(MESSAGES);
+    messages.createIndex(BY_PRIORITY, ['priority', 'due', 'id']);
+    // Rows without a priority are `normal`: rewrite them so complete ones enter `by-priority`.
+    let cursor = await messages.openCursor();
+    while (cursor) {
+      let row: MessageRow | undefined;
+      try {
+        row =
+          (cursor.value as Partial<MessageRow>).priority === undefined
+            ? toRow(fromRow(cursor.value))
+            : undefined;
+      } catch {
+        row = undefined;
+      }
+      if (row !== undefined) await cursor.update(row);
       cursor = await cursor.continue();
     }
   }

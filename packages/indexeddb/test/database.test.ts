@@ -28,6 +28,7 @@ describe('Database.run', () => {
             size: null,
             retryAt: null,
             lockedUntil: null,
+            priority: 1,
             token: 0,
           });
         });

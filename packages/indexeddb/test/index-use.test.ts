@@ -13,12 +13,12 @@ IDBCursor.prototype.continue = function (this: IDBCursor, ...args: [IDBValidKey?
   cursorSteps++;
   return realContinue.apply(this, args);
 };
-// Count rows claimDue reads from the `by-due` index in batches (`getAll(range, count)`).
+// Count rows claimDue reads from the `by-priority` index in batches (`getAll(range, count)`).
 let dueRowsRead = 0;
 const realGetAll = IDBIndex.prototype.getAll;
 IDBIndex.prototype.getAll = function (this: IDBIndex, ...args: [IDBKeyRange?, number?]) {
   const request = realGetAll.apply(this, args);
-  if (this.name === 'by-due') {
+  if (this.name === 'by-priority') {
     request.addEventListener('success', () => {
       dueRowsRead += (request.result as unknown[]).length;
     });

@@ -27,7 +27,7 @@ describe('upgrade', () => {
     const name = `v1-${counter++}`;
     const t = 1_700_000_000_000;
     // Version 1, written by hand: both stores, no indexes, rows without `due`.
-    const v1Rows: MessageRecord[] = [
+    const v1Rows: Omit<MessageRecord, 'priority'>[] = [
       // complete, never scheduled: due since t - 50
       {
         id: 'old-due',
@@ -120,9 +120,46 @@ describe('upgrade', () => {
     expect([...raw.transaction('messages').objectStore('messages').indexNames].sort()).toEqual([
       'by-due',
       'by-lock',
+      'by-priority',
       'by-retry',
     ]);
     raw.close();
+  });
+  it('a database written by schema version 2 (no priorities) opens with its due mail claimable as normal', async () => {
+    const factory = new IDBFactory();
+    const name = `v2-${counter++}`;
+    const t = 1_700_000_000_000;
+    // Version 2 rows: `due` set on complete ones, no `priority`.
+    const v2 = await openRaw(factory, name, 2, (db) => {
+      const messages = db.createObjectStore('messages', { keyPath: 'id' });
+      db.createObjectStore('contents');
+      messages.createIndex('by-due', ['due', 'id']);
+      messages.createIndex('by-lock', 'lockedUntil');
+      messages.createIndex('by-retry', 'retryAt');
+    });
+    const tx = v2.transaction(['messages', 'contents'], 'readwrite');
+    for (const id of ['a-old', 'b-newer']) {
+      const createdAt = id === 'a-old' ? t - 20 : t - 10;
+      tx.objectStore('messages').put({
+        id,
+        createdAt,
+        meta: { id },
+        size: 1,
+        retryAt: null,
+        lockedUntil: null,
+        token: 0,
+        due: createdAt,
+      });
+      tx.objectStore('contents').put(new Uint8Array([1]), id);
+    }
+    await committed(tx);
+    v2.close();
+
+    const s = await engine(factory, name, new ManualClock(t)).connect();
+    const high = await s.storeMessage({ meta: { id: 'high' }, contents: 'x', priority: 'high' });
+    const claimed = await s.claimDue({ limit: 10, ttl: 1000 });
+    expect(claimed.map((l) => l.id)).toEqual([high, 'a-old', 'b-newer']);
+    expect((await s.inspect('a-old')).priority).toBe('normal');
   });
 });
 

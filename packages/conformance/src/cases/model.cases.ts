@@ -71,6 +71,7 @@ async function runSequence(h: Harness, ops: readonly Op[], store: string): Promi
           meta: { v: counter },
           contents: String(counter),
           ...(retryAt === undefined ? {} : { retryAt }),
+          ...(op.priority === null ? {} : { priority: op.priority }),
         });
         model.messages.set(id, {
           createdAt: now,
@@ -79,6 +80,7 @@ async function runSequence(h: Harness, ops: readonly Op[], store: string): Promi
           retryAt: retryAt ?? null,
           lockedUntil: null,
           generation: 0,
+          rank: { high: 0, normal: 1, bulk: 2 }[op.priority ?? 'normal'],
         });
         ids.push(id);
         counter++;
@@ -99,6 +101,7 @@ async function runSequence(h: Harness, ops: readonly Op[], store: string): Promi
             retryAt: null,
             lockedUntil: null,
             generation: 0,
+            rank: 1,
           });
           ids.push(id);
         }
@@ -114,6 +117,7 @@ async function runSequence(h: Harness, ops: readonly Op[], store: string): Promi
           retryAt: null,
           lockedUntil: null,
           generation: 0,
+          rank: 1,
         });
         ids.push(id);
         break;
@@ -319,6 +323,7 @@ async function runSequence(h: Harness, ops: readonly Op[], store: string): Promi
               retryAt: null,
               lockedUntil: null,
               generation: 0,
+              rank: 1,
             });
             ids.push(stored);
           }
@@ -376,6 +381,7 @@ async function runSequence(h: Harness, ops: readonly Op[], store: string): Promi
               retryAt: got?.retryAt,
               lockedUntil: got?.lockedUntil,
               size: got?.size,
+              priority: got?.priority,
               meta: got?.meta,
             },
             step,
@@ -384,6 +390,7 @@ async function runSequence(h: Harness, ops: readonly Op[], store: string): Promi
             retryAt: m.retryAt,
             lockedUntil: model.active(m, now) ? m.lockedUntil : null,
             size: m.contents === null ? null : String(m.contents).length,
+            priority: (['high', 'normal', 'bulk'] as const)[m.rank],
             meta: m.meta ?? {},
           });
         }

@@ -304,6 +304,7 @@ export const storageCases: ConformanceCase[] = [
         lockedUntil: null,
         token: 0,
         size: null,
+        priority: 'normal',
         meta: {},
       });
       expect(await s.inspect(due!)).toEqual({
@@ -314,6 +315,7 @@ export const storageCases: ConformanceCase[] = [
         lockedUntil: null,
         token: 0,
         size: 3,
+        priority: 'normal',
         meta: { n: 1 },
       });
       expect((await s.inspect(later!)).state).toBe('deferred');
@@ -333,6 +335,39 @@ export const storageCases: ConformanceCase[] = [
       expect((await s.inspect(later!)).state).toBe('due');
       await s.deleteMessage(due!);
       await expect(s.inspect(due!)).rejects.toSatisfy((e) => isMailspoolError(e, 'NOT_FOUND'));
+    },
+  },
+  {
+    name: 'priority: claimDue takes due high mail before normal before bulk, each oldest first; not-yet-due mail waits whatever its priority',
+    async run(h) {
+      const s = await h.session();
+      const now = h.clock.now();
+      const store = (n: string, priority?: 'high' | 'normal' | 'bulk', retryAt?: number) =>
+        s.storeMessage({
+          meta: { n },
+          contents: n,
+          ...(priority === undefined ? {} : { priority }),
+          ...(retryAt === undefined ? {} : { retryAt }),
+        });
+      // Stored oldest first: bulk, then normal, then high; one high is not due yet.
+      const bulk1 = await store('bulk1', 'bulk', now - 300);
+      const bulk2 = await store('bulk2', 'bulk', now - 290);
+      const normal = await store('normal', undefined, now - 200);
+      const explicitNormal = await store('normal2', 'normal', now - 100);
+      const high = await store('high', 'high', now - 10);
+      const laterHigh = await store('laterHigh', 'high', now + 1000);
+      expect((await s.inspect(bulk1)).priority).toBe('bulk');
+      expect((await s.inspect(normal)).priority).toBe('normal');
+      expect((await s.inspect(laterHigh)).priority).toBe('high');
+      const first = await s.claimDue({ limit: 2, ttl: 60_000 });
+      expect(first.map((l) => l.id)).toEqual([high, normal]);
+      const rest = await s.claimDueMessages({ limit: 10, ttl: 60_000 });
+      expect(rest.map((l) => l.id)).toEqual([explicitNormal, bulk1, bulk2]);
+      h.clock.advance(1000);
+      expect((await s.claimDue({ limit: 10, ttl: 60_000 })).map((l) => l.id)).toEqual([laterHigh]);
+      await expect(
+        s.storeMessage({ meta: {}, contents: 'x', priority: 'urgent' as never }),
+      ).rejects.toThrow(TypeError);
     },
   },
   {
