@@ -202,9 +202,7 @@ export function writableRecord(
 
 /** Orders records the way `claimDue` takes them: by priority rank, then oldest due, then id. */
 export function compareDue(a: MessageRecord, b: MessageRecord): number {
-  return (
-    a.priority - b.priority || dueAt(a) - dueAt(b) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
-  );
+  return a.priority - b.priority || dueAt(a) - dueAt(b) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 
 /** The record with its whole meta replaced. */
