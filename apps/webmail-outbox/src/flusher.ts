@@ -509,7 +509,6 @@ export class Flusher {
         [MetaKey.status]: 'retry',
         [MetaKey.lastError]: reason,
         [MetaKey.lastErrorKind]: kind,
-        [MetaKey.nextAttemptAt]: at,
       }),
       retryAt: at,
     });
@@ -531,7 +530,6 @@ export class Flusher {
         [MetaKey.status]: 'queued',
         [MetaKey.lastError]: reason,
         [MetaKey.lastErrorKind]: kind,
-        [MetaKey.nextAttemptAt]: at,
       }),
       retryAt: at,
     });
@@ -559,7 +557,6 @@ export class Flusher {
         [MetaKey.lastError]: reason,
         [MetaKey.lastErrorKind]: kind,
         [MetaKey.failedAt]: now,
-        [MetaKey.nextAttemptAt]: undefined,
       }),
       retryAt: HELD_UNTIL,
     });

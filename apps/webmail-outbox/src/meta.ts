@@ -6,7 +6,7 @@
  * A message's meta is the envelope written by core's `toMeta` (`sender`, `recipients`,
  * `timestamp`, `attempts`) plus the UI keys below. See README.md ("Meta keys").
  */
-import type { MessageMeta, MetaValue } from '@mailspool/core';
+import type { MessageInfo, MessageMeta, MetaValue } from '@mailspool/core';
 
 /** What the flusher last decided about a message (the meta key `status`). */
 export type OutboxStatus = 'queued' | 'retry' | 'failed';
@@ -36,8 +36,6 @@ export const MetaKey = {
   lastError: 'last_error',
   /** Machine-readable class of the last failure (see {@link ErrorKind}). */
   lastErrorKind: 'last_error_kind',
-  /** When the flusher will try again (epoch ms); mirrors the engine's retry time, which has no getter. */
-  nextAttemptAt: 'next_attempt_at',
   /** When the message was marked failed (epoch ms). */
   failedAt: 'failed_at',
   /**
@@ -87,6 +85,7 @@ export interface OutboxItem {
   readonly queuedAt: number;
   readonly lastError: string | null;
   readonly lastErrorKind: ErrorKind | null;
+  /** When the flusher will try again: the engine's retry time; `null` when held or never deferred. */
   readonly nextAttemptAt: number | null;
   /** When the relay is to send it (see {@link MetaKey.sendAt}); `null` for mail from before. */
   readonly sendAt: number | null;
@@ -111,10 +110,23 @@ export function statusOf(meta: MessageMeta): OutboxStatus {
   return status === 'retry' || status === 'failed' ? status : 'queued';
 }
 
-/** The Outbox row of a message; `active` is whether someone holds its lease right now. */
-export function toOutboxItem(id: string, meta: MessageMeta, active: boolean): OutboxItem {
+/**
+ * Meta keys older pages wrote and this one no longer reads; {@link withMeta} drops them, so a
+ * message loses them at its next write. `next_attempt_at` mirrored the engine's retry time
+ * before the contract had `inspect`.
+ */
+const RETIRED_KEYS = ['next_attempt_at'] as const;
+
+/**
+ * The Outbox row of a message, from what the engine tells about it (`inspect`): its meta, and
+ * its state and retry time, which the engine keeps and the meta does not mirror.
+ */
+export function toOutboxItem(info: MessageInfo): OutboxItem {
+  const { id, meta } = info;
   const status = statusOf(meta);
-  const next = meta[MetaKey.nextAttemptAt];
+  const active = info.state === 'active';
+  const next =
+    status !== 'failed' && info.retryAt !== null && info.retryAt < HELD_UNTIL ? info.retryAt : null;
   const error = meta[MetaKey.lastError];
   const kind = meta[MetaKey.lastErrorKind];
   return {
@@ -133,19 +145,20 @@ export function toOutboxItem(id: string, meta: MessageMeta, active: boolean): Ou
     queuedAt: num(meta[MetaKey.queuedAt], num(meta.timestamp)),
     lastError: typeof error === 'string' ? error : null,
     lastErrorKind: typeof kind === 'string' ? (kind as ErrorKind) : null,
-    nextAttemptAt: typeof next === 'number' ? next : null,
+    nextAttemptAt: next,
     sendAt: typeof meta[MetaKey.sendAt] === 'number' ? (meta[MetaKey.sendAt] as number) : null,
     undoUntil:
       typeof meta[MetaKey.undoUntil] === 'number' ? (meta[MetaKey.undoUntil] as number) : null,
   };
 }
 
-/** A copy of `meta` with `changes` applied; `undefined` values delete keys. */
+/** A copy of `meta` with `changes` applied; `undefined` values delete keys (and retired keys go). */
 export function withMeta(
   meta: MessageMeta,
   changes: Readonly<Record<string, MetaValue | undefined>>,
 ): Record<string, MetaValue> {
   const next: Record<string, MetaValue> = { ...meta };
+  for (const key of RETIRED_KEYS) delete next[key];
   for (const [key, value] of Object.entries(changes)) {
     if (value === undefined) delete next[key];
     else next[key] = value;

@@ -10,6 +10,7 @@ import {
   isMailspoolError,
   type Lease,
   type MessageId,
+  type MessageInfo,
   type MessageMeta,
   type StorageEngine,
   type StorageSession,
@@ -101,19 +102,18 @@ export async function queueDraft(
 /** Every message in the outbox as an Outbox row, newest first. */
 export async function listOutbox(engine: StorageEngine): Promise<OutboxItem[]> {
   return withSession(engine, async (session) => {
-    const active = new Set(await session.getActiveMessages());
     const items: OutboxItem[] = [];
     for (const id of await session.getAllMessages()) {
-      const meta = await metaOrNull(session, id);
-      if (meta) items.push(toOutboxItem(id, meta, active.has(id)));
+      const info = await infoOrNull(session, id);
+      if (info) items.push(toOutboxItem(info));
     }
     return items.sort((a, b) => b.queuedAt - a.queuedAt || (a.id < b.id ? 1 : -1));
   });
 }
 
-async function metaOrNull(session: StorageSession, id: MessageId): Promise<MessageMeta | null> {
+async function infoOrNull(session: StorageSession, id: MessageId): Promise<MessageInfo | null> {
   try {
-    return await session.getMessageMeta(id);
+    return await session.inspect(id);
   } catch (error) {
     // Deleted between listing and reading: a flusher just sent it.
     if (isMailspoolError(error, 'NOT_FOUND')) return null;
@@ -143,7 +143,6 @@ export async function retryNow(
         [MetaKey.queuedAt]: now,
         [MetaKey.lastError]: undefined,
         [MetaKey.lastErrorKind]: undefined,
-        [MetaKey.nextAttemptAt]: undefined,
         [MetaKey.failedAt]: undefined,
       }),
       { lease },
@@ -193,22 +192,18 @@ export async function wake(
   const ids = await withSession(engine, async (session) => {
     const waiting: MessageId[] = [];
     for (const id of await session.getAllMessages()) {
-      const meta = await metaOrNull(session, id);
-      if (!meta || statusOf(meta) === 'failed') continue;
-      const next = meta[MetaKey.nextAttemptAt];
-      const kind = meta[MetaKey.lastErrorKind];
-      if (typeof next === 'number' && next > now && kinds.includes(kind as ErrorKind))
-        waiting.push(id);
+      const info = await infoOrNull(session, id);
+      if (!info || statusOf(info.meta) === 'failed') continue;
+      if (info.retryAt === null || info.retryAt <= now) continue;
+      const kind = info.meta[MetaKey.lastErrorKind];
+      if (kinds.includes(kind as ErrorKind)) waiting.push(id);
     }
     return waiting;
   });
   let woken = 0;
   for (const id of ids) {
-    const result = await edit(engine, id, async (session, lease, meta) => {
+    const result = await edit(engine, id, async (session, lease) => {
       await session.setMessageRetry(id, now, { lease });
-      await session.setMessageMeta(id, withMeta(meta, { [MetaKey.nextAttemptAt]: undefined }), {
-        lease,
-      });
       await session.releaseLease(lease);
     });
     if (result === 'done') woken++;

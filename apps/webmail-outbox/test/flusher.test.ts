@@ -29,6 +29,18 @@ function makeFlusher(
   return { flusher, events };
 }
 
+/** The engine's retry time of `id` (what the flusher scheduled), asked with `inspect`. */
+async function retryAtOf(engine: StorageEngine, id: string): Promise<number> {
+  const session = await engine.connect();
+  try {
+    const { retryAt } = await session.inspect(id);
+    if (retryAt === null) throw new Error(`${id} was never deferred`);
+    return retryAt;
+  } finally {
+    await session.close();
+  }
+}
+
 async function metaOf(engine: StorageEngine, id: string) {
   const session = await engine.connect();
   try {
@@ -98,7 +110,8 @@ describe('Flusher', () => {
     expect(meta.attempts).toBe(1);
     expect(meta[MetaKey.lastError]).toBe('503 UNAVAILABLE: storage');
     expect(meta[MetaKey.lastErrorKind]).toBe('unavailable');
-    const at = meta[MetaKey.nextAttemptAt] as number;
+    const at = await retryAtOf(env.engine, id);
+    expect(meta).not.toHaveProperty('next_attempt_at');
     const cap = backoffCap(1);
     expect(at - t0).toBeGreaterThanOrEqual(cap / 2);
     expect(at - t0).toBeLessThanOrEqual(cap);
@@ -118,6 +131,27 @@ describe('Flusher', () => {
     expect((await env.history.list())[0]).toMatchObject({ outboxId: id, attempts: 2 });
   });
 
+  it("drops an older page's next_attempt_at at the next write; the row's retry time is the engine's", async () => {
+    const env = setup();
+    const relay = new RelayDouble().script({ status: 503 });
+    const id = await queue(env.engine, env.clock);
+    const session = await env.engine.connect();
+    const lease = await session.acquireLease(id, 60_000);
+    if (!lease) throw new Error('no lease');
+    const legacy = { ...(await session.getMessageMeta(id)), next_attempt_at: 1 };
+    await session.setMessageMeta(id, legacy, { lease });
+    await session.releaseLease(lease);
+    await session.close();
+    const { flusher } = makeFlusher(env, relay);
+
+    expect((await flusher.flush()).outcomes.retry).toBe(1);
+
+    expect(await metaOf(env.engine, id)).not.toHaveProperty('next_attempt_at');
+    const [row] = await listOutbox(env.engine);
+    expect(row!.nextAttemptAt).toBe(await retryAtOf(env.engine, id));
+    expect(row!.nextAttemptAt).toBeGreaterThan(env.clock.now());
+  });
+
   it('honours Retry-After on 503, bounded by the largest backoff', async () => {
     const env = setup();
     const relay = new RelayDouble().script(
@@ -128,10 +162,10 @@ describe('Flusher', () => {
     const { flusher } = makeFlusher(env, relay, { backoff: { baseMs: 1_000, maxMs: 600_000 } });
     const t0 = env.clock.now();
     await flusher.flush();
-    expect((await metaOf(env.engine, id))[MetaKey.nextAttemptAt]).toBe(t0 + 120_000);
+    expect(await retryAtOf(env.engine, id)).toBe(t0 + 120_000);
     env.clock.set(t0 + 120_000);
     await flusher.flush();
-    expect((await metaOf(env.engine, id))[MetaKey.nextAttemptAt]).toBe(t0 + 120_000 + 600_000);
+    expect(await retryAtOf(env.engine, id)).toBe(t0 + 120_000 + 600_000);
   });
 
   it('backs off exponentially on network errors and never beyond the cap', async () => {
@@ -146,7 +180,7 @@ describe('Flusher', () => {
     for (let i = 0; i < 12; i++) {
       const before = env.clock.now();
       await flusher.flush();
-      const at = (await metaOf(env.engine, id))[MetaKey.nextAttemptAt] as number;
+      const at = await retryAtOf(env.engine, id);
       delays.push(at - before);
       env.clock.set(at);
     }
@@ -213,7 +247,7 @@ describe('Flusher', () => {
     expect(relay.accepted.size).toBe(1); // It did arrive.
     expect((await metaOf(env.engine, id))[MetaKey.lastErrorKind]).toBe('network');
 
-    env.clock.set((await metaOf(env.engine, id))[MetaKey.nextAttemptAt] as number);
+    env.clock.set(await retryAtOf(env.engine, id));
     expect((await flusher.flush()).outcomes.sent).toBe(1);
     expect(relay.requests.map((r) => r.key)).toEqual([id, id]);
     expect(relay.requests[1]!.body).toEqual(relay.requests[0]!.body);
