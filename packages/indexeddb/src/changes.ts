@@ -13,6 +13,12 @@
  * event still goes out in the turn it committed), and `close()` (or the page being hidden for
  * good, `pagehide`) posts what is pending first. Messages keep the plain `ChangeEvent` shape, so
  * tabs running older code still understand them.
+ *
+ * Where `BroadcastChannel` is missing (Safari before 15.4) a page posts through `localStorage`
+ * instead: other documents of the origin get a `storage` event for each write to it, the
+ * transport cross-tab libraries used before BroadcastChannel existed. Workers have no
+ * `localStorage`; there, as in a page that can't use it (storage blocked), events reach this
+ * context's subscribers only.
  */
 import type { ChangeEvent, ChangeListener } from '@mailspool/core';
 import { ChangeHub } from '@mailspool/core/engine';
@@ -34,6 +40,12 @@ interface Pending {
 
 type Timer = ReturnType<typeof setTimeout>;
 
+/** What the bridge needs of a cross-context transport: BroadcastChannel, or its fallback. */
+interface Channel {
+  postMessage(event: ChangeEvent): void;
+  close(): void;
+}
+
 /** The BroadcastChannel name an engine on database `name` uses. */
 export function channelName(name: string): string {
   return `mailspool:indexeddb:${name}`;
@@ -53,7 +65,7 @@ function isChangeEvent(value: unknown): value is ChangeEvent {
 export class ChangeBridge {
   readonly #hub = new ChangeHub();
   readonly #name: string;
-  #channel: BroadcastChannel | null | undefined;
+  #channel: Channel | null | undefined;
   #closed = false;
   /** Events not yet posted to the channel, in publish order. */
   #pending: Pending[] = [];
@@ -128,23 +140,74 @@ export class ChangeBridge {
     }
   }
 
-  #open(): BroadcastChannel | null {
+  #open(): Channel | null {
     if (this.#channel !== undefined || this.#closed) return this.#channel ?? null;
-    if (typeof BroadcastChannel !== 'function') {
-      this.#channel = null;
-      return null;
-    }
-    const channel = new BroadcastChannel(channelName(this.#name));
-    channel.onmessage = (message: MessageEvent) => {
-      if (isChangeEvent(message.data)) this.#hub.emit(message.data);
+    const receive = (data: unknown) => {
+      if (isChangeEvent(data)) this.#hub.emit(data);
     };
-    // Node's BroadcastChannel keeps the process alive; a change feed must not.
-    (channel as { unref?: () => void }).unref?.();
+    const channel =
+      typeof BroadcastChannel === 'function'
+        ? broadcastChannel(channelName(this.#name), receive)
+        : storageEventChannel(channelName(this.#name), receive);
     // A page going away posts what is pending first (its timers may never run).
-    globalThis.addEventListener?.('pagehide', this.#onPageHide);
+    if (channel) globalThis.addEventListener?.('pagehide', this.#onPageHide);
     this.#channel = channel;
     return channel;
   }
+}
+
+function broadcastChannel(name: string, receive: (data: unknown) => void): Channel {
+  const channel = new BroadcastChannel(name);
+  channel.onmessage = (message: MessageEvent) => receive(message.data);
+  // Node's BroadcastChannel keeps the process alive; a change feed must not.
+  (channel as { unref?: () => void }).unref?.();
+  return channel;
+}
+
+/**
+ * The fallback transport: each post writes the event under `key` and removes it again. Every
+ * other document of the origin gets a `storage` event carrying the written value (the removal's
+ * event has none and is ignored); the writer itself gets none. A nonce makes two equal events in
+ * a row two writes. `null` when there is no usable `localStorage` (workers, storage blocked).
+ */
+function storageEventChannel(key: string, receive: (data: unknown) => void): Channel | null {
+  let storage: Storage;
+  try {
+    storage = globalThis.localStorage;
+    if (!storage || typeof globalThis.addEventListener !== 'function') return null;
+  } catch {
+    // Reading `localStorage` throws where the user blocked site data.
+    return null;
+  }
+  const onStorage = (event: StorageEvent) => {
+    if (event.key !== key || event.newValue === null) return;
+    try {
+      receive((JSON.parse(event.newValue) as { event?: unknown }).event);
+    } catch {
+      // Not ours (another script wrote the key): nothing to announce.
+    }
+  };
+  globalThis.addEventListener('storage', onStorage);
+  // WebKit sends `storage` events only to documents whose storage area is loaded, and a
+  // listener alone does not load it: one read does.
+  try {
+    storage.getItem(key);
+  } catch {
+    // Unreadable now: the events may still come; nothing else to do.
+  }
+  const nonce = `${Math.random().toString(36).slice(2)}:`;
+  let sent = 0;
+  return {
+    postMessage(event) {
+      // Throws when localStorage is full or read-only (old Safari's private mode); the caller
+      // treats a failed post as a lost notification.
+      storage.setItem(key, JSON.stringify({ event, nonce: nonce + sent++ }));
+      storage.removeItem(key);
+    },
+    close() {
+      globalThis.removeEventListener('storage', onStorage);
+    },
+  };
 }
 
 const now = (): number => globalThis.performance?.now() ?? Date.now();

@@ -166,6 +166,15 @@ const outbox = {
     return { ids, broken, stats };
   },
 
+  /**
+   * Makes this page one without `BroadcastChannel`, as Safari before 15.4: engines made after
+   * this call fall back to `storage` events. Resolves to whether the global is gone.
+   */
+  async dropBroadcastChannel(): Promise<boolean> {
+    delete (globalThis as { BroadcastChannel?: unknown }).BroadcastChannel;
+    return typeof BroadcastChannel === 'undefined';
+  },
+
   /** Subscribes and reports every change event heard in this tab. */
   async listen(name: string, tab: string): Promise<void> {
     const engine = new IndexedDbEngine({ name });

@@ -295,4 +295,34 @@ describe.each(otherBrowsers)('%s', (browserName) => {
       await closeAll([listener, writer]);
     }
   }, 60_000);
+
+  it('without BroadcastChannel (Safari before 15.4), changes reach another tab through storage events, whole and in order', async () => {
+    const name = dbName('no-broadcast');
+    const listener = await openTab();
+    const writer = await openTab();
+    const heard: { type: string; ids: readonly string[] }[] = [];
+    server.onReport = (r) => {
+      if (r.kind === 'change' && r.tab === 'listener') heard.push(r.event);
+    };
+    try {
+      for (const tab of [listener, writer]) {
+        expect(await tab.run(() => window.outbox.dropBroadcastChannel(), null)).toBe(true);
+      }
+      await listener.run((n) => window.outbox.listen(n, 'listener'), name);
+      const ids = await writer.run((n) => window.outbox.storeEach(n, 100), name);
+      const deleted = await writer.run((n) => window.outbox.storeAndDelete(n), name);
+      await vi.waitFor(() => expect(heard.flatMap((e) => e.ids)).toHaveLength(102), {
+        timeout: 15_000,
+        interval: 20,
+      });
+      expect(heard.filter((e) => e.type === 'stored').flatMap((e) => e.ids)).toEqual([
+        ...ids,
+        deleted,
+      ]);
+      expect(heard[heard.length - 1]).toEqual({ type: 'deleted', ids: [deleted] });
+    } finally {
+      server.onReport = () => {};
+      await closeAll([listener, writer]);
+    }
+  }, 60_000);
 });

@@ -263,4 +263,33 @@ describe('connections across tabs', () => {
       await closeAll([listener!, writer!]);
     }
   }, 60_000);
+
+  it('without BroadcastChannel (Safari before 15.4), changes reach another tab through storage events, whole and in order', async () => {
+    const name = dbName('no-broadcast');
+    const [listener, writer] = await Promise.all([openPage(), openPage()]);
+    const heard: { type: string; ids: readonly string[] }[] = [];
+    onReport = (r) => {
+      if (r.kind === 'change' && r.tab === 'listener') heard.push(r.event);
+    };
+    try {
+      for (const page of [listener!, writer!]) {
+        expect(await page.evaluate(() => window.outbox.dropBroadcastChannel())).toBe(true);
+      }
+      await listener!.evaluate((n) => window.outbox.listen(n, 'listener'), name);
+      const ids = await writer!.evaluate((n) => window.outbox.storeEach(n, 100), name);
+      const deleted = await writer!.evaluate((n) => window.outbox.storeAndDelete(n), name);
+      await vi.waitFor(() => expect(heard.flatMap((e) => e.ids)).toHaveLength(102), {
+        timeout: 10_000,
+        interval: 20,
+      });
+      expect(heard.filter((e) => e.type === 'stored').flatMap((e) => e.ids)).toEqual([
+        ...ids,
+        deleted,
+      ]);
+      expect(heard[heard.length - 1]).toEqual({ type: 'deleted', ids: [deleted] });
+    } finally {
+      onReport = () => {};
+      await closeAll([listener!, writer!]);
+    }
+  }, 60_000);
 });
