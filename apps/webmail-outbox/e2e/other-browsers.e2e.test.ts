@@ -164,3 +164,88 @@ describe.each(otherBrowsers)('webmail outbox in %s, without the relay Worker', (
     }
   }, 240_000);
 });
+
+// Safari suspends the timers of a hidden page; Firefox does with these preferences (by default it
+// only slows them to one a second). With its retry timer stopped, a hidden outbox page sends
+// nothing until it is shown again; then the page alone must send the mail: on `visibilitychange`
+// it flushes, and the browser runs the overdue timer too (either one is enough; the scheduler's
+// unit tests take the visibilitychange flush on its own). No Background Sync takes part.
+describe('webmail outbox in firefox, a hidden page whose timers are stopped', () => {
+  let server: PageServer;
+  let browser: DrivenBrowser;
+
+  beforeAll(async () => {
+    server = await servePage({
+      config: (origin) => ({ relayUrl: origin, token: TOKEN, from: 'alice@example.com' }),
+      relayToken: TOKEN,
+    });
+    browser = await launchTabs('firefox', {
+      firefoxPrefs: {
+        'dom.timeout.enable_budget_timer_throttling': false,
+        'dom.min_background_timeout_value': 3_600_000,
+        'dom.min_background_timeout_value_without_budget_throttling': 3_600_000,
+      },
+    });
+  }, 90_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  it('sends a mail that fell due while the page was hidden, its timers stopped, once the page is shown again, with no Background Sync', async () => {
+    const outbox = await browser.openTab(`${server.origin}/`, ready);
+    let other: Tab | undefined;
+    try {
+      server.setReachable(false);
+      const notice = await compose(outbox, {
+        to: 'bob@example.org',
+        cc: '',
+        subject: 'Sent when shown',
+        body: 'Queued while the relay was unreachable.',
+      });
+      expect(notice).toMatch(/^Queued/);
+      // The first try fails; the row then carries the engine's retry time (2.5–5 s away).
+      const retryAt = await pollRetryAt(outbox);
+
+      other = await browser.openTab('about:blank');
+      expect(await outbox.run(() => document.visibilityState, undefined)).toBe('hidden');
+      server.setReachable(true);
+      // Past the retry time (and the scheduler's guard) with the page hidden: nothing is sent.
+      await expect
+        .poll(() => Date.now() > retryAt + 3_000, { timeout: 15_000, interval: 250 })
+        .toBe(true);
+      expect(server.posts.filter((p) => p.status === 202)).toEqual([]);
+      expect(await sentCount(outbox)).toBe(0);
+
+      await outbox.bringToFront();
+      await expect.poll(() => sentCount(outbox), { timeout: 30_000, interval: 250 }).toBe(1);
+      expect(server.posts.filter((p) => p.status === 202)).toHaveLength(1);
+    } finally {
+      await other?.close().catch(() => {});
+      await outbox.close().catch(() => {});
+    }
+  }, 120_000);
+});
+
+/** Waits until the only Outbox row has a retry time (its first try failed); resolves with it. */
+async function pollRetryAt(tab: Tab): Promise<number> {
+  let retryAt = Number.NaN;
+  await expect
+    .poll(
+      async () => {
+        retryAt = Number(
+          await tab.run(
+            () =>
+              document.querySelector('[data-testid="outbox-row"]')?.getAttribute('data-retry-at') ??
+              '',
+            undefined,
+          ),
+        );
+        return retryAt > 0;
+      },
+      { timeout: 30_000, interval: 100 },
+    )
+    .toBe(true);
+  return retryAt;
+}

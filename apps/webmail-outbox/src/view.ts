@@ -103,6 +103,7 @@ export function outboxRow(item: OutboxItem): HTMLElement {
       'data-testid': 'outbox-row',
       'data-id': item.id,
       'data-state': item.state,
+      'data-retry-at': item.nextAttemptAt === null ? undefined : String(item.nextAttemptAt),
     },
     h(
       'div',

@@ -11,6 +11,12 @@ export interface Tab {
   killRenderer(): Promise<number>;
   /** Emulates a lost network for this tab (Firefox only: `online`/`offline` events fire). */
   setOffline(offline: boolean): Promise<void>;
+  /**
+   * Makes this the browser's front tab: the tab that was in front becomes hidden and this one
+   * visible (`visibilitychange` fires in both). Firefox only: WebKitGTK windows on Xvfb never
+   * become hidden, so it rejects there.
+   */
+  bringToFront(): Promise<void>;
   /** Reloads the page and waits until it is ready again. */
   reload(): Promise<void>;
   close(): Promise<void>;

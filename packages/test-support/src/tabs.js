@@ -64,6 +64,7 @@ async function launchFirefoxTabs(prefs) {
             (await descendants(rootPid)).filter((p) => / tab$/.test(p.cmdline)).map((p) => p.pid),
           ),
         setOffline: (offline) => page.setOfflineMode(offline),
+        bringToFront: () => page.bringToFront(),
         reload: async () => {
           await page.reload();
           if (ready) await page.waitForFunction(ready, { timeout: 30_000 });
@@ -198,6 +199,9 @@ async function launchWebKitTabs() {
           }),
         setOffline: async () => {
           throw new Error('WebKitGTK has no offline emulation over WebDriver');
+        },
+        bringToFront: async () => {
+          throw new Error('WebKitGTK windows on Xvfb never become hidden');
         },
         reload: async () => {
           await inTab(() => browser.refresh());
