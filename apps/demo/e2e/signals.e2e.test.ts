@@ -60,6 +60,26 @@ function alive(pid: number): boolean {
   }
 }
 
+/**
+ * Every live process whose environment holds `entry` (`NAME=value`): children inherit the
+ * environment, so this finds what the demo started even after their parents exited (a workerd
+ * reparented to PID 1 is no descendant of the demo any more).
+ */
+function withEnvironment(entry: string): number[] {
+  const found: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    const pid = Number(name);
+    if (!Number.isInteger(pid) || pid === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(entry) && alive(pid))
+        found.push(pid);
+    } catch {
+      // Gone, or not ours to read.
+    }
+  }
+  return found;
+}
+
 function listening(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect({ host: '127.0.0.1', port });
@@ -74,6 +94,7 @@ function listening(port: number): Promise<boolean> {
 afterEach(() => {
   // Only if a test failed midway: stop whatever of the demo still runs, then remove its files.
   const pids = running?.pid ? [...spawned, ...descendants(running.pid), running.pid] : spawned;
+  if (scratch) pids.push(...withEnvironment(`DEMO_STATE_DIR=${scratch}`));
   for (const pid of new Set(pids)) {
     if (!alive(pid)) continue;
     try {
@@ -135,6 +156,13 @@ describe('pnpm demo and signals', () => {
       const started = descendants(child.pid!);
       spawned = started;
       if (when === 'running') expect(started.length).toBeGreaterThan(2); // node, wrangler, workerd…
+      if (when === 'running') {
+        // The environment probe used after the exit sees the demo's workerd while it runs.
+        const commands = withEnvironment(`DEMO_STATE_DIR=${scratch}`).map((pid) =>
+          readFileSync(`/proc/${pid}/cmdline`, 'utf8'),
+        );
+        expect(commands.some((command) => command.includes('workerd'))).toBe(true);
+      }
 
       child.kill(signal);
       const result = await Promise.race([
@@ -150,6 +178,8 @@ describe('pnpm demo and signals', () => {
       expect(stdout).not.toMatch(/ELIFECYCLE|ERR_PNPM|Error/);
       expect(stdout).toContain('mailspool demo: stopping');
       expect(started.filter(alive)).toEqual([]);
+      // Also what started after the look above, or left its parent: wrangler's workerd, say.
+      expect(withEnvironment(`DEMO_STATE_DIR=${scratch}`)).toEqual([]);
       if (when === 'starting') expect(stdout).not.toContain('Press Ctrl-C to stop.');
       // Free ports also show that what started after the signal (a start in progress finishes,
       // then stops) is gone.

@@ -123,21 +123,24 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const child = relay;
     relay = undefined;
     if (!child || child.exitCode !== null || child.pid === undefined) return;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    const group = -child.pid;
     try {
-      process.kill(-child.pid, 'SIGTERM');
+      process.kill(group, 'SIGTERM');
     } catch {
       return;
     }
-    const timer = setTimeout(() => {
+    // The group is stopped when its last process is gone, not when pnpm (its leader) exits:
+    // workerd, wrangler's child, may outlive both. Whatever still runs after 5 s is killed.
+    const deadline = Date.now() + 5000;
+    while (groupAlive(group) && Date.now() < deadline) await pause(100);
+    if (groupAlive(group)) {
       try {
-        process.kill(-child.pid!, 'SIGKILL');
+        process.kill(group, 'SIGKILL');
       } catch {
-        // already gone
+        // Gone meanwhile.
       }
-    }, 5000);
-    await exited;
-    clearTimeout(timer);
+      while (groupAlive(group) && Date.now() < deadline + 5000) await pause(100);
+    }
   };
 
   try {
@@ -165,6 +168,19 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     },
   };
 }
+
+/** Whether any process of process group `-group` still exists (signal 0 only checks). */
+function groupAlive(group: number): boolean {
+  try {
+    process.kill(group, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists but is not ours to signal; it still runs.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Polls `url` until it answers (bounded: 60 s), failing early if the process exits. */
 async function waitUntilUp(url: string, child: ChildProcess): Promise<void> {
