@@ -110,6 +110,12 @@ export class QueueShard<Env = unknown> extends DurableObject<Env> {
   #armed: number | null | undefined;
   /** Counts committed changes, so the alarm can tell whether its hook made progress. */
   #changes = 0;
+  /**
+   * While the alarm handler runs: the earliest wake-up a change asked for meanwhile (`null`:
+   * none yet). The handler arms last, from what it saw when it began; a message stored while it
+   * awaited would otherwise lose the wake-up its commit set. `undefined` outside the handler.
+   */
+  #wakeDuringAlarm: number | null | undefined;
   /** `<queue>:<index>`, once known (see {@link QueueShard.shardName}). */
   #name: string | undefined;
   /** Writes waiting for the next group commit, and whether one is committing now. */
@@ -384,15 +390,21 @@ export class QueueShard<Env = unknown> extends DurableObject<Env> {
     // If the due part fails unexpectedly, due mail still gets a wake-up (the runtime also
     // retries a throwing alarm).
     let next = this.#hooked ? this.#store.nextWake(this.#now(), false) : null;
+    this.#wakeDuringAlarm = null;
     try {
       if (this.#hooked) next = await this.#dueAlarm();
     } finally {
       // After the due hook, so that notifications never hold up due mail; the wake-up is armed
-      // after both, from what each left.
+      // after both, from what each left and what changes made meanwhile asked for.
       await this.#deliverOutbox();
-      const housekeeping = this.#store.nextHousekeeping();
+      let asked: number | null | undefined = this.#wakeDuringAlarm;
+      this.#wakeDuringAlarm = undefined;
+      // A hook that failed after changing the shard still backs off.
+      if (asked != null && this.#store.getState(FAILURES) > 0) {
+        asked = Math.max(asked, this.#store.getState(RETRY_AT));
+      }
       await this.#arm(
-        next === null ? housekeeping : housekeeping === null ? next : Math.min(next, housekeeping),
+        earliest(earliest(next, this.#store.nextHousekeeping()), asked ?? null),
         true,
       );
     }
@@ -564,6 +576,9 @@ export class QueueShard<Env = unknown> extends DurableObject<Env> {
     if (next !== null && this.#store.getState(FAILURES) > 0) {
       next = Math.max(next, this.#store.getState(RETRY_AT));
     }
+    if (this.#wakeDuringAlarm !== undefined) {
+      this.#wakeDuringAlarm = earliest(this.#wakeDuringAlarm, next);
+    }
     await this.#arm(next, this.#armed === undefined);
   }
 
@@ -586,4 +601,11 @@ export class QueueShard<Env = unknown> extends DurableObject<Env> {
       console.warn('mailspool: could not set the shard alarm', error);
     }
   }
+}
+
+/** The earlier of two wake times; `null` means none. */
+function earliest(a: number | null, b: number | null): number | null {
+  if (a === null) return b;
+  if (b === null) return a;
+  return Math.min(a, b);
 }

@@ -13,7 +13,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { DurableObjectEngine, MAX_ALARM_DELAY_MS } from '../src/index.js';
 import type { Env, HookedShard } from './worker.js';
 
-const { HOOKED, QUEUE } = env as unknown as Env;
+const { HOOKED, QUEUE, RELAYING } = env as unknown as Env;
 const HOUR = 3_600_000;
 
 function setup() {
@@ -233,5 +233,30 @@ describe('alarms', () => {
     await s.storeMessage({ meta: {}, contents: 'x', retryAt: Date.now() + HOUR });
     const stub = QUEUE.get(QUEUE.idFromName(`${name}:0`));
     expect(await runInDurableObject(stub, (_i, state) => state.storage.getAlarm())).toBeNull();
+  });
+
+  // Regression: the handler armed last from what it saw before awaiting its outbox deliveries,
+  // so a message stored meanwhile lost the wake-up its commit had set (7 days away instead of
+  // now), and waited for an unrelated change (a flaky relay Worker test showed it).
+  it('a message stored while the alarm delivers its outbox keeps its wake-up', async () => {
+    const name = `relaying-${crypto.randomUUID()}`;
+    const engine = new DurableObjectEngine({ namespace: RELAYING, shards: 1, name });
+    const stub = RELAYING.get(RELAYING.idFromName(`${name}:0`));
+    const s = await engine.connect();
+    const waiting = await s.storeMessage({
+      meta: {},
+      contents: 'later',
+      retryAt: Date.now() + HOUR,
+    });
+    await s.close();
+    await stub.testStoreDuringOutbox();
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+
+    const [arrived] = (await stub.testMessages()).filter((id) => id !== waiting);
+    expect(arrived).toBeDefined();
+    // Due now: its wake-up is now (or the runtime already ran it, and the hook heard it).
+    const alarm = await stub.testAlarm();
+    const heard = (await stub.testHeard()).flat();
+    expect(heard.includes(arrived!) || (alarm !== null && alarm <= Date.now())).toBe(true);
   });
 });

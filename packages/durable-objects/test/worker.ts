@@ -36,6 +36,7 @@ export interface Env {
   HOOKED: DurableObjectNamespace<HookedShard>;
   PROBED: DurableObjectNamespace<ProbedShard>;
   JOURNAL: DurableObjectNamespace<JournalShard>;
+  RELAYING: DurableObjectNamespace<RelayingShard>;
   /** Moves every HookedShard's clock forward (the restart test: "time passed while it was down"). */
   SKEW_MS?: string;
 }
@@ -401,6 +402,59 @@ export default {
     }
   },
 };
+
+/**
+ * A shard with a due hook and an outbox, as a relay's shard is. Its hook leaves due mail alone;
+ * every change queues an outbox entry; and when told, delivering an entry stores a new message,
+ * due now, through the shard's own engine: a submission that commits while the alarm awaits its
+ * outbox deliveries.
+ */
+export class RelayingShard extends QueueShard<Env> {
+  #storeDuringOutbox = false;
+  readonly #heard: string[][] = [];
+
+  protected override async onDue(event: DueEvent): Promise<void> {
+    this.#heard.push(event.ids);
+  }
+
+  /** Retries and untouched due mail wait hours, not seconds: no alarm fires on its own mid-test. */
+  protected override retryDelay(attempt: number): number {
+    return super.retryDelay(attempt) * 3600;
+  }
+
+  protected override async deliverOutboxEntry(): Promise<void> {
+    if (!this.#storeDuringOutbox) return;
+    this.#storeDuringOutbox = false;
+    const session = await this.localEngine()!.connect();
+    try {
+      await session.storeMessage({ meta: {}, contents: 'arrived during the alarm' });
+    } finally {
+      await session.close();
+    }
+  }
+
+  /** Queues an outbox entry due now, and has its delivery store a message due now. */
+  testStoreDuringOutbox(): void {
+    this.ctx.storage.transactionSync(() => this.enqueueOutbox('test', 'entry'));
+    this.#storeDuringOutbox = true;
+  }
+
+  testAlarm(): Promise<number | null> {
+    return this.ctx.storage.getAlarm();
+  }
+
+  /** The due ids each call of the hook heard (this instance's calls). */
+  testHeard(): string[][] {
+    return this.#heard;
+  }
+
+  testMessages(): string[] {
+    return this.ctx.storage.sql
+      .exec<{ id: string }>('SELECT id FROM messages ORDER BY id')
+      .toArray()
+      .map((row) => row.id);
+  }
+}
 
 /** Armed write faults, by shard id (module state: the constructor reaches `storeSql`). */
 const writeFaults = new Map<string, { at: number; writes: number }>();
