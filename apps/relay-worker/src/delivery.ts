@@ -19,6 +19,7 @@ import {
   type ShardLocalEngine,
 } from '@mailspool/durable-objects';
 import {
+  type DelayWarningOptions,
   type DeliverOptions,
   type DeliveryResult,
   isRelayError,
@@ -367,16 +368,7 @@ export async function deliverDue(
       concurrency: RELAY_CONCURRENCY,
       leaseTtl: LEASE_TTL_MS,
       reportingMta: config.hostname,
-      ...(config.delayWarningHours > 0
-        ? {
-            delayWarning: {
-              after: config.delayWarningHours * HOUR_MS,
-              // A scheduled send waits from its scheduled time, not from its submission.
-              since: (envelope, meta) =>
-                Math.max(envelope.timestamp, Number(meta[SEND_AT_KEY]) || 0),
-            },
-          }
-        : {}),
+      ...delayWarningOf(config),
       onEvent: (event) => logRelayEvent(tenant, event, replies.get(event.id)),
     });
     handled += report.claimed;
@@ -395,6 +387,22 @@ export async function deliverDue(
     if (report.claimed < BATCH) break;
   }
   return handled;
+}
+
+/**
+ * The relay loop's delay warning option for `DELAY_WARNING_HOURS` (none for 0). A scheduled send
+ * waits from its scheduled time, not from its submission.
+ */
+export function delayWarningOf(config: Pick<RelayConfig, 'delayWarningHours'>): {
+  delayWarning?: DelayWarningOptions;
+} {
+  if (config.delayWarningHours <= 0) return {};
+  return {
+    delayWarning: {
+      after: config.delayWarningHours * HOUR_MS,
+      since: (envelope, meta) => Math.max(envelope.timestamp, Number(meta[SEND_AT_KEY]) || 0),
+    },
+  };
 }
 
 /**

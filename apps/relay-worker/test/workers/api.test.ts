@@ -1,6 +1,7 @@
 /** The HTTP API's rejections, tenant isolation, CORS, the admin API and the status page. */
 import { describe, expect, it } from 'vitest';
 import { readConfig } from '../../src/config.js';
+import { delayWarningOf } from '../../src/delivery.js';
 import { tenantView } from '../../src/redact.js';
 import { admin, api, base64, eventually, mail, queued, submit, tokens } from './helpers.js';
 
@@ -361,6 +362,19 @@ describe('configuration', () => {
       expect(() => readConfig({ ...base, ...env }), JSON.stringify(env)).toThrow(message);
     }
     expect(readConfig({ ...base, SMARTHOST_HOST: 'a' }).delayWarningHours).toBe(4);
+    // 0 turns them off: the relay loop gets no delayWarning at all.
+    expect(delayWarningOf({ delayWarningHours: 0 })).toEqual({});
+    const { delayWarning } = delayWarningOf({ delayWarningHours: 4 });
+    expect(delayWarning?.after).toBe(4 * 3_600_000);
+    // From submission, or from a scheduled send's time when later.
+    const envelope = {
+      sender: 'a@x.example',
+      recipients: ['b@x.example'],
+      timestamp: 1000,
+      attempts: 0,
+    };
+    expect(delayWarning?.since?.(envelope, {})).toBe(1000);
+    expect(delayWarning?.since?.(envelope, { send_at: 5000 })).toBe(5000);
     expect(
       readConfig({ ...base, SMARTHOST_HOST: 'a', DELAY_WARNING_HOURS: '0' }).delayWarningHours,
     ).toBe(0);
