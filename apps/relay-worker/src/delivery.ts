@@ -375,13 +375,14 @@ export async function deliverDue(
     replies.clear();
     // An attempt that lost its lease or failed wrote nothing: forget what its relayer said.
     let expired = 0;
+    let errors = 0;
     for (const message of report.messages) {
-      if (message.outcome === 'lease-lost' || message.outcome === 'error') {
-        notes.delete(message.id);
-        expired++;
-      }
+      if (message.outcome === 'lease-lost' || message.outcome === 'error') notes.delete(message.id);
+      if (message.outcome === 'lease-lost') expired++;
+      if (message.outcome === 'error') errors++;
     }
     count('lease_expiries_total', expired);
+    count('attempt_errors_total', errors);
     count('failovers_total', failovers);
     failovers = 0;
     if (report.claimed < BATCH) break;

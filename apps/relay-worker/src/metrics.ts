@@ -31,6 +31,7 @@ export type Counter =
   | 'bounces_total'
   | 'delay_warnings_total'
   | 'lease_expiries_total'
+  | 'attempt_errors_total'
   | 'failovers_total';
 
 /** How long the hourly delivery counts are kept (the status page shows the last 24 h). */
@@ -236,7 +237,11 @@ export function renderMetrics(
     ['delay_warnings_total', 'Delay warnings (DSNs with Action: delayed) queued for senders.'],
     [
       'lease_expiries_total',
-      'Attempts whose lease was lost to a takeover or left to expire after an unexpected error.',
+      'Attempts that lost their lease (it expired before their commit) and wrote nothing.',
+    ],
+    [
+      'attempt_errors_total',
+      'Attempts that ended in an unexpected error (store unavailable, corrupt meta).',
     ],
     ['failovers_total', 'Switches to the next smarthost after one could not be reached.'],
   ];

@@ -86,6 +86,7 @@ describe('GET /metrics', () => {
     expect(value('bounces_total')).toBe(2);
     expect(value('delay_warnings_total')).toBe(0);
     expect(value('lease_expiries_total')).toBe(0);
+    expect(value('attempt_errors_total')).toBe(0);
     expect(value('failovers_total')).toBe(0);
     // The deferred one waits for its retry; nothing else is queued.
     expect(value('queue_messages', { state: 'deferred' })).toBe(1);
