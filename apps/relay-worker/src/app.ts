@@ -439,23 +439,34 @@ async function allTenantStats(ctx: Context) {
   );
 }
 
-/** Every shard's metrics snapshot, by tenant (tenants × SHARDS calls, a few at a time). */
+/** Shards asked for their metrics at once by one `/metrics` or `/status` request. */
+const SNAPSHOTS_AT_ONCE = 16;
+
+/** Every shard's metrics snapshot, by tenant (tenants × SHARDS calls, 16 at a time). */
 async function allSnapshots(
   ctx: Context,
 ): Promise<{ tenant: string; shards: ShardMetricsSnapshot[] }[]> {
   const namespace = ctx.env.QUEUE_SHARD as unknown as DurableObjectNamespace<RelayShard>;
-  return Promise.all(
-    [...ctx.config.tenants.keys()].map(async (tenant) => ({
-      tenant,
-      shards: await Promise.all(
-        Array.from({ length: ctx.config.shards }, async (_, index) => {
-          const stub = namespace.get(namespace.idFromName(tenantShardName(tenant, index)));
-          // RPC types lose the tuples' lengths; the values are the ones metricsSnapshot built.
-          return (await stub.metricsSnapshot()) as unknown as ShardMetricsSnapshot;
-        }),
-      ),
-    })),
+  const tenants = [...ctx.config.tenants.keys()];
+  const calls = tenants.flatMap((tenant) =>
+    Array.from({ length: ctx.config.shards }, (_, index) => ({ tenant, index })),
   );
+  const answers: ShardMetricsSnapshot[] = new Array(calls.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < calls.length) {
+      const at = next++;
+      const { tenant, index } = calls[at]!;
+      const stub = namespace.get(namespace.idFromName(tenantShardName(tenant, index)));
+      // RPC types lose the tuples' lengths; the values are the ones metricsSnapshot built.
+      answers[at] = (await stub.metricsSnapshot()) as unknown as ShardMetricsSnapshot;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(SNAPSHOTS_AT_ONCE, calls.length) }, worker));
+  return tenants.map((tenant, t) => ({
+    tenant,
+    shards: answers.slice(t * ctx.config.shards, (t + 1) * ctx.config.shards),
+  }));
 }
 
 /** `GET /metrics`: the Prometheus text exposition format (docs/relay-api.md, "Metrics"). */
