@@ -17,6 +17,7 @@ import { authenticateAdmin, authenticateTenant } from './http/auth.js';
 import { readJson } from './http/body.js';
 import { corsHeaders, preflight, withHeaders } from './http/cors.js';
 import { ApiError, errorResponse, json } from './http/errors.js';
+import { lastDay, renderMetrics, type ShardMetricsSnapshot } from './metrics.js';
 import {
   describeMessage,
   flush,
@@ -42,10 +43,16 @@ interface Context {
   readonly env: RelayEnv;
   readonly config: RelayConfig;
   readonly url: URL;
+  /** Work that may finish after the response (`ExecutionContext.waitUntil`). */
+  readonly waitUntil: (promise: Promise<unknown>) => void;
 }
 
 /** Handles one request; never throws. */
-export async function handle(request: Request, env: RelayEnv): Promise<Response> {
+export async function handle(
+  request: Request,
+  env: RelayEnv,
+  execution?: Pick<ExecutionContext, 'waitUntil'>,
+): Promise<Response> {
   const url = new URL(request.url);
   let config: RelayConfig;
   try {
@@ -58,7 +65,9 @@ export async function handle(request: Request, env: RelayEnv): Promise<Response>
   if (isApi && request.method === 'OPTIONS') return preflight(request, config.allowedOrigins);
   const headers = { ...(isApi ? corsHeaders(request, config.allowedOrigins) : {}), ...SECURITY };
   try {
-    return withHeaders(await route({ request, env, config, url }), headers);
+    const waitUntil = (promise: Promise<unknown>) =>
+      execution ? execution.waitUntil(promise) : void promise;
+    return withHeaders(await route({ request, env, config, url, waitUntil }), headers);
   } catch (error) {
     return withHeaders(errorResponse(toApiError(error)), headers);
   }
@@ -112,6 +121,12 @@ async function route(ctx: Context): Promise<Response> {
     return withSession(ctx, tenant, async (session) =>
       json(tenantView(await statusOrThrow(ctx, tenant, session, parts[2]!), ctx.config)),
     );
+  }
+  if (path === '/metrics') {
+    if (method !== 'GET') throw notAllowed('GET');
+    // Bearer for most scrapers, Basic (any user, the token as password) for Prometheus' basic_auth.
+    await authenticateAdmin(request, ctx.config.adminToken, true);
+    return metrics(ctx);
   }
   if (path === '/status') {
     if (method !== 'GET') throw notAllowed('GET');
@@ -182,6 +197,7 @@ async function submit(ctx: Context): Promise<Response> {
   try {
     if (key === undefined) {
       const id = await session.storeMessage({ meta, contents: submission.contents, ...schedule });
+      noteSubmission(ctx, tenant, id, now);
       return json({ id, duplicate: false }, 202);
     }
     const print = await fingerprint(submission);
@@ -196,10 +212,27 @@ async function submit(ctx: Context): Promise<Response> {
         'this Idempotency-Key was used with a different request',
       );
     }
+    noteSubmission(ctx, tenant, stored.id, now);
     return json({ id: stored.id, duplicate: stored.duplicate }, stored.duplicate ? 200 : 202);
   } finally {
     await session.close();
   }
+}
+
+/**
+ * Counts a submission's latency (its request's start to its stored message, `Date.now()` having
+ * moved with the I/O in between) in the shard that holds it, after the response: a metric must
+ * neither slow down nor fail a submission that succeeded.
+ */
+function noteSubmission(ctx: Context, tenant: string, id: string, started: number): void {
+  const seconds = (Date.now() - started) / 1000;
+  const stub = shardStub(ctx, tenant, id);
+  if (stub === undefined) return;
+  ctx.waitUntil(
+    stub.noteSubmission(seconds).catch((error: unknown) => {
+      console.error('mailspool: could not count a submission', error);
+    }),
+  );
 }
 
 /** What a message id looks like; anything else is no message (never handed to the engine). */
@@ -406,8 +439,53 @@ async function allTenantStats(ctx: Context) {
   );
 }
 
+/** Shards asked for their metrics at once by one `/metrics` or `/status` request. */
+const SNAPSHOTS_AT_ONCE = 16;
+
+/** Every shard's metrics snapshot, by tenant (tenants × SHARDS calls, 16 at a time). */
+async function allSnapshots(
+  ctx: Context,
+): Promise<{ tenant: string; shards: ShardMetricsSnapshot[] }[]> {
+  const namespace = ctx.env.QUEUE_SHARD as unknown as DurableObjectNamespace<RelayShard>;
+  const tenants = [...ctx.config.tenants.keys()];
+  const calls = tenants.flatMap((tenant) =>
+    Array.from({ length: ctx.config.shards }, (_, index) => ({ tenant, index })),
+  );
+  const answers: ShardMetricsSnapshot[] = new Array(calls.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < calls.length) {
+      const at = next++;
+      const { tenant, index } = calls[at]!;
+      const stub = namespace.get(namespace.idFromName(tenantShardName(tenant, index)));
+      // RPC types lose the tuples' lengths; the values are the ones metricsSnapshot built.
+      answers[at] = (await stub.metricsSnapshot()) as unknown as ShardMetricsSnapshot;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(SNAPSHOTS_AT_ONCE, calls.length) }, worker));
+  return tenants.map((tenant, t) => ({
+    tenant,
+    shards: answers.slice(t * ctx.config.shards, (t + 1) * ctx.config.shards),
+  }));
+}
+
+/** `GET /metrics`: the Prometheus text exposition format (docs/relay-api.md, "Metrics"). */
+async function metrics(ctx: Context): Promise<Response> {
+  const snapshots = await allSnapshots(ctx);
+  return new Response(renderMetrics(snapshots, Date.now()), {
+    headers: {
+      'content-type': 'text/plain; version=0.0.4; charset=utf-8',
+      'cache-control': 'no-store',
+    },
+  });
+}
+
 async function statusPage(ctx: Context): Promise<Response> {
   const tenants = await allTenantStats(ctx);
+  const day = lastDay(
+    (await allSnapshots(ctx)).flatMap((t) => t.shards),
+    Date.now(),
+  );
   const sample = [];
   for (const tenant of ctx.config.tenants.keys()) {
     const { messages } = await withSession(ctx, tenant, (s) =>
@@ -415,7 +493,7 @@ async function statusPage(ctx: Context): Promise<Response> {
     );
     sample.push(...messages.map((m) => ({ ...m, tenant })));
   }
-  return new Response(renderStatus({ now: Date.now(), tenants, sample }), {
+  return new Response(renderStatus({ now: Date.now(), tenants, sample, day }), {
     headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' },
   });
 }

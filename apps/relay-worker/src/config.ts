@@ -2,10 +2,11 @@
 import { parseTenantTokens } from './http/auth.js';
 import { parseOrigins } from './http/cors.js';
 import { parseTenantSenders, type SenderRule } from './senders.js';
+import { readSmarthosts, type Smarthost, type SmarthostEnv } from './smarthosts.js';
 import { parseTenantWebhooks, type WebhookTarget } from './webhooks.js';
 
 /** What the Worker's environment holds (see wrangler.jsonc and README.md). */
-export interface RelayEnv {
+export interface RelayEnv extends SmarthostEnv {
   readonly QUEUE_SHARD: DurableObjectNamespace;
   /** Shards per tenant. */
   readonly SHARDS?: string;
@@ -14,12 +15,8 @@ export interface RelayEnv {
   /** How far ahead `sendAt` may be, in days (default 30). */
   readonly MAX_SCHEDULE_DAYS?: string;
   readonly ALLOWED_ORIGINS?: string;
-  readonly SMARTHOST_HOST?: string;
-  readonly SMARTHOST_PORT?: string;
-  /** `starttls` (default), `on` (implicit TLS) or `off` (plain; local use). */
-  readonly SMARTHOST_TLS?: string;
-  readonly SMARTHOST_USER?: string;
-  readonly SMARTHOST_PASS?: string;
+  /** Hours a message may wait before its sender gets one delay warning (default 4; 0: never). */
+  readonly DELAY_WARNING_HOURS?: string;
   /** Our name in EHLO and in DSNs. */
   readonly HOSTNAME?: string;
   /** Secret: JSON object of tenant id → bearer token. */
@@ -46,12 +43,12 @@ export interface RelayConfig {
   readonly retentionDays: number;
   readonly adminToken: string | undefined;
   readonly hostname: string;
-  readonly smarthost: {
-    readonly host: string;
-    readonly port: number;
-    readonly tls: 'on' | 'starttls' | 'off';
-    readonly auth: { readonly user: string; readonly pass: string } | undefined;
-  };
+  /** The default smarthosts, in the order they are tried (SMARTHOSTS or SMARTHOST_HOST). */
+  readonly smarthosts: readonly Smarthost[];
+  /** Tenants with smarthosts of their own (TENANT_SMARTHOSTS). */
+  readonly tenantSmarthosts: ReadonlyMap<string, readonly Smarthost[]>;
+  /** `DELAY_WARNING_HOURS`; 0: no delay warnings. */
+  readonly delayWarningHours: number;
 }
 
 function integer(
@@ -69,16 +66,8 @@ function integer(
   return value;
 }
 
-function required(raw: string | undefined, name: string, what: string): string {
-  if (!raw) throw new Error(`${name} must be set: ${what}`);
-  return raw;
-}
-
 /** Parses and checks the environment; throws a plain Error naming the bad setting. */
 export function readConfig(env: RelayEnv): RelayConfig {
-  const tls = env.SMARTHOST_TLS ?? 'starttls';
-  if (tls !== 'on' && tls !== 'starttls' && tls !== 'off')
-    throw new Error('SMARTHOST_TLS must be on, starttls or off');
   const tenants = parseTenantTokens(env.TENANT_TOKENS);
   return {
     shards: integer(env.SHARDS, 4, 'SHARDS', 1, 256),
@@ -98,14 +87,8 @@ export function readConfig(env: RelayEnv): RelayConfig {
     retentionDays: integer(env.RETENTION_DAYS, 7, 'RETENTION_DAYS', 1, 90),
     adminToken: env.ADMIN_TOKEN,
     hostname: env.HOSTNAME || 'localhost',
-    smarthost: {
-      host: required(env.SMARTHOST_HOST, 'SMARTHOST_HOST', 'the smarthost that delivers the mail'),
-      port: integer(env.SMARTHOST_PORT, tls === 'on' ? 465 : 587, 'SMARTHOST_PORT', 1, 65535),
-      tls,
-      auth:
-        env.SMARTHOST_USER && env.SMARTHOST_PASS
-          ? { user: env.SMARTHOST_USER, pass: env.SMARTHOST_PASS }
-          : undefined,
-    },
+    ...readSmarthosts(env, new Set(tenants.keys())),
+    // Up to the longest a message is kept (5 days).
+    delayWarningHours: integer(env.DELAY_WARNING_HOURS, 4, 'DELAY_WARNING_HOURS', 0, 120),
   };
 }

@@ -19,17 +19,21 @@ import {
   type ShardLocalEngine,
 } from '@mailspool/durable-objects';
 import {
+  type DelayWarningOptions,
   type DeliverOptions,
   type DeliveryResult,
   isRelayError,
   type OutgoingMessage,
+  type RecipientOutcome,
   RelayErrorCode,
-  type RelayEvent,
   type Relayer,
+  RelayMetaKey,
   runRelayOnce,
 } from '@mailspool/relay';
-import { createCloudflareRelayer } from '@mailspool/relay/cloudflare';
 import { type RelayConfig, type RelayEnv, readConfig } from './config.js';
+import { logEvent, logRelayEvent } from './log.js';
+import { type Counter, ShardMetrics, type ShardMetricsSnapshot } from './metrics.js';
+import { SEND_AT_KEY } from './queue.js';
 import {
   type AttemptNote,
   type DeliveryRecord,
@@ -38,11 +42,13 @@ import {
   recordStatus,
 } from './records.js';
 import { tenantView } from './redact.js';
+import { smarthostRelayer, smarthostsOf } from './smarthosts.js';
 import { tenantOfShard, tenantShardName } from './tenants.js';
 import { withTraceHeader } from './trace.js';
 import { deliverEvent, eventBody } from './webhooks.js';
 
 const DAY_MS = 86_400_000;
+const HOUR_MS = 3_600_000;
 /** How long a cancel or an operator's delete holds its message's lease (one commit). */
 const END_LEASE_MS = 30_000;
 
@@ -71,6 +77,13 @@ export class RelayShard extends QueueShard<RelayEnv> {
   readonly #attempts = new Map<MessageId, AttemptNote>();
   /** Cancels and deletes in progress, by message, with the lease token they hold. */
   readonly #endings = new Map<MessageId, { token: number; reason: 'canceled' | 'deleted' }>();
+  #metricsTables: ShardMetrics | undefined;
+
+  /** This shard's counters (metrics.ts), in its own storage. */
+  get #metrics(): ShardMetrics {
+    this.#metricsTables ??= new ShardMetrics(this.ctx.storage.sql);
+    return this.#metricsTables;
+  }
 
   protected override async onDue(event: DueEvent): Promise<void> {
     const config = readConfig(this.env);
@@ -83,7 +96,9 @@ export class RelayShard extends QueueShard<RelayEnv> {
         `shard ${event.name ?? event.shard} has due mail but no configured tenant; retrying`,
       );
     }
-    await deliverDue(engine, config, tenant, this.#attempts);
+    await deliverDue(engine, config, tenant, this.#attempts, (name, by) =>
+      this.#metrics.add(name, '', by),
+    );
   }
 
   // ---- RPC methods (called by the Worker's fetch handler, app.ts) ------------------------------
@@ -131,6 +146,40 @@ export class RelayShard extends QueueShard<RelayEnv> {
     }
   }
 
+  /**
+   * This shard's metrics: its counters, hourly delivery counts, queue counts and the time its
+   * oldest queued message was stored (see metrics.ts). Never creates anything.
+   */
+  async metricsSnapshot(): Promise<ShardMetricsSnapshot> {
+    const engine = this.localEngine();
+    let stats = { total: 0, active: 0, deferred: 0, due: 0 };
+    let oldestAt: number | null = null;
+    if (engine !== undefined) {
+      const session = await engine.connect();
+      try {
+        stats = await session.stats();
+      } finally {
+        await session.close();
+      }
+      if (stats.total > 0) {
+        // The store's own column: when each message was stored (a message being uploaded has
+        // no meta yet and is not one).
+        const row = this.ctx.storage.sql
+          .exec<{ at: number | null }>(
+            'SELECT min(created_at) AS at FROM messages WHERE meta IS NOT NULL',
+          )
+          .one();
+        oldestAt = row.at;
+      }
+    }
+    return { ...this.#metrics.read(), stats, oldestAt };
+  }
+
+  /** Counts one submission that took `seconds` from its request to its stored message. */
+  noteSubmission(seconds: number): void {
+    if (typeof seconds === 'number') this.#metrics.observe('submission_latency_seconds', seconds);
+  }
+
   // ---- records and events ------------------------------------------------------------------
 
   /**
@@ -168,8 +217,10 @@ export class RelayShard extends QueueShard<RelayEnv> {
     // A note serves the one commit of its attempt: the one that ends the message or counts it.
     const counted =
       change.meta !== undefined && previous !== null && change.meta.attempts !== previous.attempts;
+    const attempt = this.#attempts.get(change.id);
     if (change.ended || counted) this.#attempts.delete(change.id);
-    if (output === undefined) return;
+    if (output === undefined || previous === null) return;
+    this.#count(change, previous, output, attempt !== undefined && (change.ended || counted), now);
     const retentionMs = (config?.retentionDays ?? 7) * DAY_MS;
     const expiresAt = change.ended ? now + retentionMs : null;
     this.keepRecord(change.id, JSON.stringify(output.record), expiresAt);
@@ -191,6 +242,49 @@ export class RelayShard extends QueueShard<RelayEnv> {
       expiresAt,
     );
     this.enqueueOutbox(change.id, eventBody(output.event, tenantView(status, config), now));
+  }
+
+  /**
+   * Counts what `change` did (metrics.ts), in its transaction: an attempt by its result, a
+   * message delivered or bounced, its delivery latency, a delay warning. A failure to count is
+   * logged and never undoes the change.
+   */
+  #count(
+    change: MessageChange,
+    previous: MessageMeta,
+    output: NonNullable<ReturnType<typeof nextRecord>>,
+    attempted: boolean,
+    now: number,
+  ): void {
+    try {
+      const metrics = this.#metrics;
+      const { event, record } = output;
+      if (attempted) {
+        const result =
+          event === 'message.delivered'
+            ? 'delivered'
+            : event === 'message.bounced'
+              ? 'bounced'
+              : 'deferred';
+        metrics.add('attempts_total', result);
+      }
+      if (change.ended && record.state === 'delivered') {
+        metrics.add('deliveries_total');
+        metrics.observe('delivery_latency_seconds', (now - record.receivedAt) / 1000);
+        metrics.hourly('delivered', now);
+      } else if (change.ended && record.state === 'bounced') {
+        metrics.add('bounces_total');
+        metrics.hourly('bounced', now);
+      }
+      if (
+        change.meta?.[RelayMetaKey.DELAY_WARNED] !== undefined &&
+        previous[RelayMetaKey.DELAY_WARNED] === undefined
+      ) {
+        metrics.add('delay_warnings_total');
+      }
+    } catch (error) {
+      logEvent({ event: 'metrics-error', error: String(error) });
+    }
   }
 
   /**
@@ -253,17 +347,17 @@ export async function deliverDue(
   config: RelayConfig,
   tenant: string,
   notes: Map<MessageId, AttemptNote>,
+  count: (name: Counter, by: number) => void = () => {},
 ): Promise<number> {
-  const smtp = createCloudflareRelayer({
-    host: config.smarthost.host,
-    port: config.smarthost.port,
-    secureTransport: config.smarthost.tls,
-    ehloName: config.hostname,
-    ...(config.smarthost.auth ? { auth: config.smarthost.auth } : {}),
-    // Plain-text AUTH is allowed only when TLS is explicitly off: a local smarthost in development.
-    allowPlaintextAuth: config.smarthost.tls === 'off',
+  let failovers = 0;
+  const smtp = smarthostRelayer(smarthostsOf(config, tenant), config.hostname, (failover) => {
+    failovers++;
+    logEvent({ event: 'failover', tenant, ...failover });
   });
-  const relayer = noting(withTraceHeader(smtp, tenant, config.hostname), notes);
+  // The outcomes of this alarm's attempts, for the log lines of their events (the notes are
+  // taken by the commits before the events are told).
+  const replies = new Map<MessageId, readonly RecipientOutcome[]>();
+  const relayer = noting(withTraceHeader(smtp, tenant, config.hostname), notes, replies);
   const started = Date.now();
   let handled = 0;
   for (let run = 0; run < RUNS_PER_ALARM && Date.now() - started < ALARM_BUDGET_MS; run++) {
@@ -274,16 +368,42 @@ export async function deliverDue(
       concurrency: RELAY_CONCURRENCY,
       leaseTtl: LEASE_TTL_MS,
       reportingMta: config.hostname,
-      onEvent: (event) => log(tenant, event),
+      ...delayWarningOf(config),
+      onEvent: (event) => logRelayEvent(tenant, event, replies.get(event.id)),
     });
     handled += report.claimed;
+    replies.clear();
     // An attempt that lost its lease or failed wrote nothing: forget what its relayer said.
+    let expired = 0;
+    let errors = 0;
     for (const message of report.messages) {
       if (message.outcome === 'lease-lost' || message.outcome === 'error') notes.delete(message.id);
+      if (message.outcome === 'lease-lost') expired++;
+      if (message.outcome === 'error') errors++;
     }
+    count('lease_expiries_total', expired);
+    count('attempt_errors_total', errors);
+    count('failovers_total', failovers);
+    failovers = 0;
     if (report.claimed < BATCH) break;
   }
   return handled;
+}
+
+/**
+ * The relay loop's delay warning option for `DELAY_WARNING_HOURS` (none for 0). A scheduled send
+ * waits from its scheduled time, not from its submission.
+ */
+export function delayWarningOf(config: Pick<RelayConfig, 'delayWarningHours'>): {
+  delayWarning?: DelayWarningOptions;
+} {
+  if (config.delayWarningHours <= 0) return {};
+  return {
+    delayWarning: {
+      after: config.delayWarningHours * HOUR_MS,
+      since: (envelope, meta) => Math.max(envelope.timestamp, Number(meta[SEND_AT_KEY]) || 0),
+    },
+  };
 }
 
 /**
@@ -292,17 +412,19 @@ export async function deliverDue(
  * failure of every pending recipient (`INVALID_ADDRESS`: a permanent one), unless the lease was
  * lost, when the loop writes nothing.
  */
-function noting(relayer: Relayer, notes: Map<MessageId, AttemptNote>): Relayer {
+function noting(
+  relayer: Relayer,
+  notes: Map<MessageId, AttemptNote>,
+  replies: Map<MessageId, readonly RecipientOutcome[]>,
+): Relayer {
   return {
     async deliver(message: OutgoingMessage, options: DeliverOptions): Promise<DeliveryResult> {
       const pending = message.envelope.recipients;
       try {
         const result = await relayer.deliver(message, options);
-        notes.set(message.id, {
-          pending,
-          outcomes: Array.isArray(result?.recipients) ? result.recipients : [],
-          at: Date.now(),
-        });
+        const outcomes = Array.isArray(result?.recipients) ? result.recipients : [];
+        notes.set(message.id, { pending, outcomes, at: Date.now() });
+        replies.set(message.id, outcomes);
         return result;
       } catch (error) {
         if (options.signal.aborted) notes.delete(message.id);
@@ -323,17 +445,4 @@ function noting(relayer: Relayer, notes: Map<MessageId, AttemptNote>): Relayer {
       }
     },
   };
-}
-
-function log(tenant: string, event: RelayEvent): void {
-  const { type, id } = event;
-  const detail =
-    event.type === 'deferred'
-      ? ` retry at ${new Date(event.retryAt).toISOString()}: ${event.diagnostic}`
-      : event.type === 'bounced'
-        ? ` bounce ${event.bounceId} for ${event.recipients.join(', ')}`
-        : event.type === 'error'
-          ? ` ${String(event.error)}`
-          : '';
-  console.log(`mailspool[${tenant}]: ${type} ${id}${detail}`);
 }

@@ -8,7 +8,7 @@ import type { RelayEnv } from './config.js';
 export { RelayShard } from './delivery.js';
 
 export default {
-  fetch(request: Request, env: RelayEnv): Promise<Response> {
-    return handle(request, env);
+  fetch(request: Request, env: RelayEnv, ctx: ExecutionContext): Promise<Response> {
+    return handle(request, env, ctx);
   },
 } satisfies ExportedHandler<RelayEnv>;

@@ -4,14 +4,22 @@
  */
 import type { RelayConfig } from './config.js';
 
-/** `text` with the smarthost's host, `host:port` and any IP address replaced by "the smarthost". */
-export function redactSmarthost(text: string, smarthost: RelayConfig['smarthost']): string {
-  const { host, port } = smarthost;
-  return text
-    .split(`${host}:${port}`)
-    .join('the smarthost')
-    .split(host)
-    .join('the smarthost')
+/**
+ * `text` with every configured smarthost's host and `host:port` (the default list and every
+ * tenant's) and any IP address replaced by "the smarthost".
+ */
+export function redactSmarthost(
+  text: string,
+  config: Pick<RelayConfig, 'smarthosts' | 'tenantSmarthosts'>,
+): string {
+  let out = text;
+  for (const { host, port } of [
+    ...config.smarthosts,
+    ...[...config.tenantSmarthosts.values()].flat(),
+  ]) {
+    out = out.split(`${host}:${port}`).join('the smarthost').split(host).join('the smarthost');
+  }
+  return out
     .replace(/\[?(?:\d{1,3}\.){3}\d{1,3}\]?(?::\d+)?/g, 'the smarthost')
     .replace(/\[(?:IPv6:)?[0-9a-f:.]*:[0-9a-f:.]*\]|[0-9a-f]*::[0-9a-f:]*/gi, 'the smarthost');
 }
@@ -22,9 +30,8 @@ export function tenantView<
     lastError: string | null;
     results?: Readonly<Record<string, { readonly reply: string | null }>>;
   },
->(view: T, config: Pick<RelayConfig, 'smarthost'>): T {
-  const redact = (text: string | null) =>
-    text === null ? null : redactSmarthost(text, config.smarthost);
+>(view: T, config: Pick<RelayConfig, 'smarthosts' | 'tenantSmarthosts'>): T {
+  const redact = (text: string | null) => (text === null ? null : redactSmarthost(text, config));
   const next: T = { ...view, lastError: redact(view.lastError) };
   if (view.results !== undefined) {
     const results: Record<string, unknown> = {};

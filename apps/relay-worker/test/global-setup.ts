@@ -11,13 +11,26 @@
  * (headers and the exact body) and answers 200, or 503 while the receiver is "down"
  * (`POST /mode?up=0|1`); `GET /deliveries` lists what it accepted, `GET /refused` counts what
  * it refused.
+ *
+ * And two smarthosts that can not take mail, for failover: on `busyPort` every connection gets
+ * `421` as its greeting, on `refusingPort` `554`, and the connection is closed. Each counts its
+ * connections, read with `GET http://127.0.0.1:<stallPort>/greeted?port=<port>`.
  */
 import { createServer } from 'node:http';
+import { createServer as createTcpServer, type Server } from 'node:net';
 import { type RcptRefusal, startSink } from '@mailspool/smtp-sink';
 import type { TestProject } from 'vitest/node';
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  const { smtpPort, sinkHttpPort, stallPort, webhookPort } = project.getProvidedContext();
+  const { smtpPort, sinkHttpPort, stallPort, webhookPort, busyPort, refusingPort } =
+    project.getProvidedContext();
+  const greeted = new Map<number, number>();
+  const greeters = await Promise.all(
+    [
+      [busyPort, '421 4.3.2 busy.test too many connections, try later'],
+      [refusingPort, '554 5.7.1 refusing.test no service for you'],
+    ].map(([port, greeting]) => greeter(port as number, greeting as string, greeted)),
+  );
   const stalled = new Map<string, (refusal: RcptRefusal) => void>();
   const sink = await startSink({
     smtpPort,
@@ -34,6 +47,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
   });
   const control = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://control');
+    if (req.method === 'GET' && url.pathname === '/greeted') {
+      res.end(
+        JSON.stringify({ connections: greeted.get(Number(url.searchParams.get('port'))) ?? 0 }),
+      );
+      return;
+    }
     if (req.method === 'GET' && url.pathname === '/stalled') {
       res.end(JSON.stringify([...stalled.keys()]));
       return;
@@ -102,6 +121,22 @@ export default async function setup(project: TestProject): Promise<() => Promise
     receiver.close();
     for (const answer of stalled.values()) answer({ code: 421, message: '4.3.2 shutting down' });
     control.close();
+    for (const server of greeters) server.close();
     await sink.close();
   };
+}
+
+/** A smarthost that greets every connection with `greeting` and hangs up, counting connections. */
+async function greeter(
+  port: number,
+  greeting: string,
+  counts: Map<number, number>,
+): Promise<Server> {
+  const server = createTcpServer((socket) => {
+    counts.set(port, (counts.get(port) ?? 0) + 1);
+    socket.on('error', () => {});
+    socket.end(`${greeting}\r\n`);
+  });
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return server;
 }

@@ -8,6 +8,9 @@ declare module 'vitest' {
     /** The webhook receiver of global-setup.ts (acme's TENANT_WEBHOOKS url). */
     webhookPort: number;
     webhookSecret: string;
+    /** Greeting servers of global-setup.ts: 421 and 554 to every connection; `GET /` counts them. */
+    busyPort: number;
+    refusingPort: number;
     tenantTokens: Record<string, string>;
     adminToken: string;
   }

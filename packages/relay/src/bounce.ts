@@ -120,9 +120,67 @@ function diagnosticCode(outcome: RecipientOutcome): string {
  * bounced: the relay loop drops those instead).
  */
 export function buildBounce(input: BounceInput): Bounce {
-  const { id, envelope, contents, failed, now } = input;
-  if (failed.length === 0) throw new TypeError('a bounce needs at least one failed recipient');
+  if (input.failed.length === 0)
+    throw new TypeError('a bounce needs at least one failed recipient');
+  return buildReport(input, input.failed, { action: 'failed' });
+}
+
+/** What a delay warning is built from. */
+export interface DelayNoticeInput extends Omit<BounceInput, 'failed'> {
+  /** The recipients still being retried, each with its latest (temporary) diagnostic. At least one. */
+  readonly delayed: readonly RecipientOutcome[];
+  /** Until when the relay keeps retrying (`Will-Retry-Until`), when the retry policy knows. */
+  readonly willRetryUntil?: number;
+}
+
+/**
+ * Builds the delay warning for a message that is still being retried: an RFC 3464 DSN with
+ * `Action: delayed` for each recipient still pending (its `Status` the latest 4.x.x), the same
+ * envelope as a bounce (from `''` to the original sender), and a text that says nothing needs to
+ * be done yet. Throws `TypeError` when `delayed` is empty or the original sender is `''`.
+ */
+export function buildDelayNotice(input: DelayNoticeInput): Bounce {
+  if (input.delayed.length === 0)
+    throw new TypeError('a delay warning needs at least one delayed recipient');
+  return buildReport(input, input.delayed, {
+    action: 'delayed',
+    ...(input.willRetryUntil !== undefined ? { willRetryUntil: input.willRetryUntil } : {}),
+  });
+}
+
+/** The wording of the two kinds of DSN. */
+const TEXTS = {
+  failed: {
+    subject: 'Undelivered Mail Returned to Sender',
+    body: [
+      "I'm sorry to have to inform you that your message could not",
+      'be delivered to one or more recipients. The details are below.',
+    ],
+    headers: 'Undelivered Message Headers',
+  },
+  delayed: {
+    subject: 'Delayed Mail (still being retried)',
+    body: [
+      'This is a warning only: your message has not been delivered yet',
+      'to the recipients below. Delivery is being retried; you will be',
+      'told again only if it fails for good. You do not need to resend it.',
+    ],
+    headers: 'Delayed Message Headers',
+  },
+} as const;
+
+/**
+ * A DSN reporting `outcomes` of message `input.id` with `Action: failed` (a bounce) or
+ * `Action: delayed` (a warning), to the original sender from the null reverse-path.
+ */
+function buildReport(
+  input: Omit<BounceInput, 'failed'>,
+  outcomes: readonly RecipientOutcome[],
+  kind: { readonly action: 'failed' | 'delayed'; readonly willRetryUntil?: number },
+): Bounce {
+  const { id, envelope, contents, now } = input;
   if (envelope.sender === '') throw new TypeError('a message from <> is never bounced');
+  const text = TEXTS[kind.action];
   const mta = printable(input.reportingMta);
   const unique = printable(input.unique ?? crypto.randomUUID());
   const boundary = `=_mailspool_dsn_${unique}`;
@@ -133,7 +191,7 @@ export function buildBounce(input: BounceInput): Bounce {
   const top = [
     `From: Mail Delivery System <MAILER-DAEMON@${mta}>`,
     `To: <${printable(envelope.sender)}>`,
-    'Subject: Undelivered Mail Returned to Sender',
+    `Subject: ${text.subject}`,
     `Date: ${date}`,
     `Message-ID: <${unique}@${mta}>`,
     ...(inReplyTo ? [`In-Reply-To: ${inReplyTo}`, `References: ${inReplyTo}`] : []),
@@ -152,10 +210,9 @@ export function buildBounce(input: BounceInput): Bounce {
     '',
     `This is the mail system at host ${mta}.`,
     '',
-    "I'm sorry to have to inform you that your message could not",
-    'be delivered to one or more recipients. The details are below.',
+    ...text.body,
     '',
-    ...failed.map(
+    ...outcomes.map(
       (o) => `<${printable(o.recipient)}>: ${printable(formatDiagnostic(o.diagnostic))}`,
     ),
     '',
@@ -171,10 +228,10 @@ export function buildBounce(input: BounceInput): Bounce {
     `Arrival-Date: ${rfc5322Date(envelope.timestamp)}`,
     '',
   ];
-  for (const outcome of failed) {
+  for (const outcome of outcomes) {
     status.push(
       `Final-Recipient: ${addressField(outcome.recipient)}`,
-      'Action: failed',
+      `Action: ${kind.action}`,
       `Status: ${printable(outcome.diagnostic.status)}`,
       // The field holds a name: a relayer that reports a bare IP address gets an address literal.
       ...(outcome.diagnostic.remoteMta
@@ -182,6 +239,9 @@ export function buildBounce(input: BounceInput): Bounce {
         : []),
       `Diagnostic-Code: ${diagnosticCode(outcome)}`,
       `Last-Attempt-Date: ${date}`,
+      ...(kind.willRetryUntil !== undefined
+        ? [`Will-Retry-Until: ${rfc5322Date(kind.willRetryUntil)}`]
+        : []),
       '',
     );
   }
@@ -191,7 +251,7 @@ export function buildBounce(input: BounceInput): Bounce {
     `--${boundary}`,
     'Content-Type: text/rfc822-headers',
     ...(eightBit ? ['Content-Transfer-Encoding: 8bit'] : []),
-    'Content-Description: Undelivered Message Headers',
+    `Content-Description: ${text.headers}`,
     '',
     '',
   ];

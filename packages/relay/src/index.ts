@@ -3,12 +3,20 @@
  * per-recipient state, RFC 3464 bounces, fenced writes, lease renewal) and an SMTP relayer.
  * The Workers socket adapter is in `@mailspool/relay/cloudflare`.
  */
-export type { Bounce, BounceInput } from './bounce.js';
-export { bounceMeta, buildBounce, headerSection, printable, rfc5322Date } from './bounce.js';
+export type { Bounce, BounceInput, DelayNoticeInput } from './bounce.js';
+export {
+  bounceMeta,
+  buildBounce,
+  buildDelayNotice,
+  headerSection,
+  printable,
+  rfc5322Date,
+} from './bounce.js';
 export { isRelayError, RelayError, RelayErrorCode } from './errors.js';
 export type { KeepLeaseOptions, LeaseKeeper } from './lease-keeper.js';
 export { keepLease } from './lease-keeper.js';
 export type {
+  DelayWarningOptions,
   MessageReport,
   RelayEvent,
   RelayOptions,
@@ -40,7 +48,15 @@ export {
 } from './smtp/address.js';
 export type { SmtpTranscriptLine } from './smtp/connection.js';
 export { encodeData, hasEightBit } from './smtp/data.js';
-export type { SmtpAuth, SmtpLogEntry, SmtpRelayerOptions, SmtpTimeouts } from './smtp/relayer.js';
+export type { FailoverEvent, FailoverRelayerOptions } from './smtp/failover.js';
+export { FailoverRelayer } from './smtp/failover.js';
+export type {
+  SmtpAttempt,
+  SmtpAuth,
+  SmtpLogEntry,
+  SmtpRelayerOptions,
+  SmtpTimeouts,
+} from './smtp/relayer.js';
 export { DEFAULT_SMTP_TIMEOUTS, SmtpRelayer } from './smtp/relayer.js';
 export type { ReplyLine, SmtpReply } from './smtp/reply.js';
 export { parseReplyLine } from './smtp/reply.js';

@@ -8,7 +8,9 @@
  * - some delivered → they are recorded in `delivered` and never sent to again;
  * - some deferred (4xx, no answer) → `attempts + 1`, next try from the retry policy; when the
  *   policy gives up they count as failed;
- * - some failed (5xx) → one DSN for them to the sender (dropped when the message is a bounce).
+ * - some failed (5xx) → one DSN for them to the sender (dropped when the message is a bounce);
+ * - with `delayWarning`, the first attempt that defers once the message waited that long also
+ *   queues one delay warning (a DSN with `Action: delayed`) to the sender; never a second one.
  * See README.md for the order of the writes and why neither a message nor its bounce can be
  * lost or duplicated.
  */
@@ -20,12 +22,13 @@ import {
   isMailspoolError,
   type Lease,
   type MessageId,
+  type MessageMeta,
   type MetaValue,
   type StorageEngine,
   type StorageSession,
   systemClock,
 } from '@mailspool/core';
-import { buildBounce } from './bounce.js';
+import { buildBounce, buildDelayNotice } from './bounce.js';
 import { isRelayError, RelayErrorCode } from './errors.js';
 import { keepLease, type LeaseKeeper } from './lease-keeper.js';
 import {
@@ -62,6 +65,13 @@ export type RelayEvent =
       readonly recipients: readonly string[];
       readonly diagnostic: string;
     }
+  /** A delay warning (`warningId`, a DSN with `Action: delayed`) was queued for the sender. */
+  | {
+      readonly type: 'delay-warned';
+      readonly id: MessageId;
+      readonly warningId: MessageId;
+      readonly recipients: readonly string[];
+    }
   /** The message is finished and removed from the queue. */
   | { readonly type: 'completed'; readonly id: MessageId }
   /** The lease was taken over: the loop stopped and wrote nothing. */
@@ -82,7 +92,20 @@ export interface MessageReport {
   readonly deferred: readonly string[];
   readonly failed: readonly string[];
   readonly bounceId?: MessageId;
+  /** The delay warning this attempt queued, if it queued one. */
+  readonly warningId?: MessageId;
   readonly retryAt?: number;
+}
+
+/** When to warn the sender that a message is delayed (see {@link RelayOptions.delayWarning}). */
+export interface DelayWarningOptions {
+  /** How long a message may wait before the attempt that defers it warns its sender (ms, > 0). */
+  readonly after: number;
+  /**
+   * From when the wait counts (epoch ms). Default: the envelope's `timestamp` (submission). A
+   * scheduled send would count from its scheduled time.
+   */
+  readonly since?: (envelope: Envelope, meta: MessageMeta) => number;
 }
 
 /** What one run did. */
@@ -120,6 +143,11 @@ export interface RelayOptions {
   readonly corruptRetryDelay?: number;
   /** Called for every {@link RelayEvent}; exceptions it throws are ignored. */
   readonly onEvent?: (event: RelayEvent) => void;
+  /**
+   * Delay warnings (RFC 3464 `Action: delayed`), once per message, stored in the commit of the
+   * attempt that deferred it. Default: none. Never for a bounce (sender `''`).
+   */
+  readonly delayWarning?: DelayWarningOptions;
 }
 
 interface Resolved {
@@ -134,6 +162,7 @@ interface Resolved {
   readonly renewInterval: number;
   readonly reportingMta: string;
   readonly corruptRetryDelay: number;
+  readonly delayWarning: DelayWarningOptions | undefined;
   readonly emit: (event: RelayEvent) => void;
 }
 
@@ -164,6 +193,12 @@ function resolve(options: RelayOptions): Resolved {
     throw new TypeError('options.relayer must be a Relayer');
   const leaseTtl = positive(options.leaseTtl, DEFAULT_LEASE_TTL_MS, 'leaseTtl');
   const onEvent = options.onEvent;
+  const delayWarning = options.delayWarning;
+  if (delayWarning !== undefined) {
+    positive(delayWarning.after, 1, 'delayWarning.after');
+    if (delayWarning.since !== undefined && typeof delayWarning.since !== 'function')
+      throw new TypeError('delayWarning.since must be a function');
+  }
   return {
     engine: options.engine,
     relayer: options.relayer,
@@ -176,6 +211,7 @@ function resolve(options: RelayOptions): Resolved {
     renewInterval: positive(options.renewInterval, leaseTtl / 3, 'renewInterval'),
     reportingMta: options.reportingMta ?? 'localhost',
     corruptRetryDelay: positive(options.corruptRetryDelay, 60 * 60_000, 'corruptRetryDelay'),
+    delayWarning,
     emit: (event) => {
       try {
         onEvent?.(event);
@@ -374,13 +410,21 @@ async function attempt(
       : undefined;
 
   const finished = deferred.length === 0;
+  const warning = finished
+    ? undefined
+    : delayWarning(o, id, envelope, meta, contents, deferred, now);
+  if (warning !== undefined) next[RelayMetaKey.DELAY_WARNED] = now;
   // The commit: one atomic, fenced step. The original is deleted (finished) or updated and
-  // released (deferred), and the DSN is stored, together or not at all: a takeover makes it
-  // STALE_LEASE and nothing of this attempt is written.
-  const [bounceId] = await session.commitAttempt(keeper.lease, {
+  // released (deferred), and the DSNs are stored, together or not at all: a takeover makes it
+  // STALE_LEASE and nothing of this attempt is written (no warning either, so the next attempt
+  // still warns).
+  const dsns = [bounce, warning].filter((dsn) => dsn !== undefined);
+  const stored = await session.commitAttempt(keeper.lease, {
     ...(finished ? { delete: true } : { meta: next, retryAt: retryAt! }),
-    store: bounce ? [{ meta: bounce.meta, contents: bounce.contents }] : [],
+    store: dsns.map((dsn) => ({ meta: dsn.meta, contents: dsn.contents })),
   });
+  const bounceId = bounce ? stored[0] : undefined;
+  const warningId = warning ? stored[bounce ? 1 : 0] : undefined;
 
   if (delivered.length > 0)
     o.emit({ type: 'delivered', id, recipients: delivered.map((r) => r.recipient) });
@@ -403,7 +447,11 @@ async function attempt(
     deferred: deferred.map((r) => r.recipient),
     failed: failed.map((r) => r.recipient),
     ...(bounceId !== undefined ? { bounceId } : {}),
+    ...(warningId !== undefined ? { warningId } : {}),
   };
+  if (warningId !== undefined) {
+    o.emit({ type: 'delay-warned', id, warningId, recipients: report.deferred });
+  }
 
   if (finished) {
     o.emit({ type: 'completed', id });
@@ -417,6 +465,37 @@ async function attempt(
     diagnostic: formatDiagnostic(deferred[0]!.diagnostic),
   });
   return { ...report, outcome: 'deferred', retryAt: retryAt! };
+}
+
+/**
+ * The delay warning this deferring attempt queues, if it is the first attempt since the message
+ * waited `delayWarning.after`, the message has a sender to tell and was never warned before.
+ */
+function delayWarning(
+  o: Resolved,
+  id: MessageId,
+  envelope: Envelope,
+  meta: MessageMeta,
+  contents: Uint8Array,
+  deferred: readonly RecipientOutcome[],
+  now: number,
+) {
+  const options = o.delayWarning;
+  if (options === undefined || envelope.sender === '' || deferred.length === 0) return undefined;
+  // Any value counts as warned: a warning too few is better than one too many.
+  if (meta[RelayMetaKey.DELAY_WARNED] !== undefined) return undefined;
+  const since = options.since?.(envelope, meta) ?? envelope.timestamp;
+  if (now - since < options.after) return undefined;
+  const until = o.policy.giveUpAt?.(envelope.timestamp);
+  return buildDelayNotice({
+    id,
+    envelope,
+    contents,
+    delayed: deferred,
+    reportingMta: o.reportingMta,
+    now,
+    ...(until !== undefined && Number.isFinite(until) ? { willRetryUntil: until } : {}),
+  });
 }
 
 /** One outcome per pending recipient: the relayer's, or `deferred` when it left one out. */

@@ -22,6 +22,11 @@ export type RetryDecision =
 /** Decides the next attempt after a temporary failure. */
 export interface RetryPolicy {
   next(input: RetryInput): RetryDecision;
+  /**
+   * The time after which a message received at `receivedAt` is given up (a delay warning's
+   * `Will-Retry-Until`), when the policy has one.
+   */
+  giveUpAt?(receivedAt: number): number | undefined;
 }
 
 /** Options of {@link ExponentialBackoff}; durations in ms. */
@@ -95,6 +100,11 @@ export class ExponentialBackoff implements RetryPolicy {
     const base = Math.min(this.maxDelay, this.minDelay * this.factor ** exponent);
     const spread = this.jitter * (2 * this.#random() - 1);
     return Math.round(Math.min(this.maxDelay, Math.max(this.minDelay, base * (1 + spread))));
+  }
+
+  /** The end of the message's lifetime (`receivedAt + maxLifetime`). */
+  giveUpAt(receivedAt: number): number {
+    return receivedAt + this.maxLifetime;
   }
 
   next({ attempts, receivedAt, now }: RetryInput): RetryDecision {

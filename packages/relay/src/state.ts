@@ -18,6 +18,11 @@ export const RelayMetaKey = {
   BOUNCE: 'bounce',
   /** `string`, on a DSN: the id of the message it reports on. */
   BOUNCE_OF: 'bounce_of',
+  /**
+   * `number`: when the relay queued the message's delay warning (epoch ms). Set once, in the
+   * commit that stores the warning, so a message gets at most one.
+   */
+  DELAY_WARNED: 'delay_warned',
 } as const;
 
 /** The relay's state of one message, read from its meta. */

@@ -505,3 +505,151 @@ describe('loop options', () => {
     expect(() => new RelayQueue({ engine: {} as MemoryEngine, relayer })).toThrow(TypeError);
   });
 });
+
+describe('delay warnings', () => {
+  const HOUR = 60 * MIN;
+  const warnings = async (engine: MemoryEngine, of: string) =>
+    (await dump(engine)).filter((m) => m.meta.bounce_of === of);
+
+  /** Runs every due attempt of the queue as the clock moves to each retry time, `rounds` times. */
+  async function deferRounds(
+    queue: RelayQueue,
+    clock: ManualClock,
+    rounds: number,
+  ): Promise<number[]> {
+    const attemptsAt: number[] = [];
+    for (let round = 0; round < rounds; round++) {
+      const report = await queue.runOnce();
+      const message = report.messages.find((m) => m.outcome === 'deferred');
+      if (!message) break;
+      attemptsAt.push(clock.now());
+      clock.set(message.retryAt!);
+    }
+    return attemptsAt;
+  }
+
+  it('one DSN with Action: delayed once the message waited `after`, in the attempt that deferred it; never a second', async () => {
+    const { engine, queue, clock, events, relayer } = setup(
+      (m) => answer(m, { 'slow@x.test': 'deferred' }),
+      {
+        // 300 s doubling to 4000 s: about 12 attempts in the first 8 hours.
+        policy: new ExponentialBackoff({ random: () => 0.5 }),
+        delayWarning: { after: 4 * HOUR },
+      },
+    );
+    const id = await enqueue(engine, {
+      recipients: ['slow@x.test', 'fast@x.test'],
+      timestamp: T0,
+    });
+    // Every attempt before 4 h defers without a warning.
+    while (clock.now() < T0 + 4 * HOUR) {
+      const report = await queue.runOnce();
+      expect(report.messages[0]).toMatchObject({ outcome: 'deferred' });
+      expect(report.messages[0]!.warningId).toBeUndefined();
+      if (report.messages[0]!.retryAt! >= T0 + 4 * HOUR) {
+        clock.set(report.messages[0]!.retryAt!);
+        break;
+      }
+      clock.set(report.messages[0]!.retryAt!);
+    }
+    expect(await warnings(engine, id)).toHaveLength(0);
+    // The first attempt after 4 h: the warning is stored with the attempt's own commit.
+    const warnedAt = clock.now();
+    const report = await queue.runOnce();
+    const warningId = report.messages[0]!.warningId;
+    expect(warningId).toBeDefined();
+    const [original] = (await dump(engine)).filter((m) => m.id === id);
+    expect(original!.meta.delay_warned).toBe(warnedAt);
+    expect(events).toContainEqual({
+      type: 'delay-warned',
+      id,
+      warningId,
+      recipients: ['slow@x.test'],
+    });
+    const [stored] = await warnings(engine, id);
+    expect(stored!.id).toBe(warningId);
+    expect(stored!.meta).toMatchObject({ sender: '', recipients: ['alice@example.test'] });
+    // Five more deferrals, hours apart (the warning itself is delivered meanwhile): still
+    // exactly one warning was ever sent.
+    clock.set(report.messages[0]!.retryAt!);
+    expect(await deferRounds(queue, clock, 5)).toHaveLength(5);
+    const found = relayer.calls.filter((call) => call.sender === '');
+    expect(found).toHaveLength(1);
+    expect(found[0]!.id).toBe(warningId);
+    const dsn = await parseDsn(found[0]!.contents);
+    expect(dsn.subject).toBe('Delayed Mail (still being retried)');
+    expect(dsn.contentType).toMatch(/multipart\/report; report-type=delivery-status/);
+    expect(dsn.to).toEqual(['alice@example.test']);
+    expect(dsn.text).toMatch(/warning only/);
+    // Only the recipient still being retried; the delivered one is not in it.
+    expect(dsn.perRecipient).toHaveLength(1);
+    expect(dsn.perRecipient[0]).toMatchObject({
+      'final-recipient': 'rfc822; slow@x.test',
+      action: 'delayed',
+      status: '4.2.1',
+      'diagnostic-code': 'smtp; 451 4.2.1 Mailbox busy',
+      // The default lifetime: 5 days after the message was received.
+      'will-retry-until': new Date(T0 + 5 * 24 * HOUR).toUTCString().replace(/GMT$/, '+0000'),
+    });
+    expect(dsn.returnedHeaders).toContain('Message-ID: <orig-1@example.test>');
+  });
+
+  it('none without delayWarning, none before the time, none for a bounce', async () => {
+    for (const delayWarning of [undefined, { after: 100 * HOUR }]) {
+      const { engine, queue, clock } = setup(all('deferred'), {
+        ...(delayWarning ? { delayWarning } : {}),
+        policy: new ExponentialBackoff({ random: () => 0.5 }),
+      });
+      const id = await enqueue(engine, { recipients: ['slow@x.test'], timestamp: T0 });
+      // 20 deferrals span more than 12 hours.
+      const at = await deferRounds(queue, clock, 20);
+      expect(at.at(-1)! - T0).toBeGreaterThan(12 * HOUR);
+      expect(await warnings(engine, id)).toHaveLength(0);
+      expect((await dump(engine)).map((m) => m.meta.delay_warned)).toEqual([undefined]);
+    }
+    const { engine, queue, clock } = setup(all('deferred'), {
+      delayWarning: { after: HOUR },
+      policy: new ExponentialBackoff({ random: () => 0.5 }),
+    });
+    const bounceId = await enqueue(engine, {
+      sender: '',
+      recipients: ['alice@example.test'],
+      timestamp: T0,
+    });
+    await deferRounds(queue, clock, 10);
+    expect(clock.now() - T0).toBeGreaterThan(HOUR);
+    expect((await dump(engine)).map((m) => m.id)).toEqual([bounceId]);
+  });
+
+  it('counts from `since` when given (a scheduled send)', async () => {
+    const { engine, queue, clock } = setup(all('deferred'), {
+      delayWarning: { after: HOUR, since: (_envelope, meta) => meta.send_at as number },
+      policy: new ExponentialBackoff({ random: () => 0.5 }),
+    });
+    const id = await enqueue(
+      engine,
+      { recipients: ['slow@x.test'], timestamp: T0 },
+      messageBytes(),
+      { send_at: T0 + 3 * HOUR },
+    );
+    clock.set(T0 + 3 * HOUR);
+    // Three hours after submission, but the first attempt after its scheduled time: no warning.
+    expect((await queue.runOnce()).messages[0]!.warningId).toBeUndefined();
+    // An hour after it: the next attempt warns.
+    clock.set(T0 + 4 * HOUR);
+    const report = await queue.runOnce();
+    expect(report.messages[0]!.warningId).toBeDefined();
+    expect(await warnings(engine, id)).toHaveLength(1);
+  });
+
+  it('rejects a bad delayWarning with TypeError', () => {
+    const engine = new MemoryEngine();
+    const relayer = new ScriptedRelayer(all('delivered'));
+    expect(() => new RelayQueue({ engine, relayer, delayWarning: { after: 0 } })).toThrow(
+      TypeError,
+    );
+    expect(() => new RelayQueue({ engine, relayer, delayWarning: { after: Number.NaN } })).toThrow(
+      TypeError,
+    );
+  });
+});

@@ -1,13 +1,14 @@
 /**
  * Restart: mail queued while the smarthost is unreachable survives a restart of the runtime
  * (storage persisted to a directory, as `wrangler dev` and production keep it) and is delivered
- * once after the restart, when the smarthost is back.
+ * once after the restart, when the smarthost is back. The `/metrics` counters survive it too.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Sink, startSink } from '@mailspool/smtp-sink';
 import { freePort } from '@mailspool/test-support/net';
+import { parsePrometheusText, sampleValue } from '@mailspool/test-support/prometheus';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { unstable_startWorker } from 'wrangler';
 
@@ -54,6 +55,14 @@ const admin = (worker: Worker, path: string, init: RequestInit = {}) =>
     headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
   } as never);
 
+/** One counter of tenant `demo` from the Worker's `/metrics`. */
+async function metric(worker: Worker, name: string, labels: Record<string, string> = {}) {
+  const res = await admin(worker, '/metrics');
+  expect(res.status).toBe(200);
+  const families = parsePrometheusText(await res.text());
+  return sampleValue(families, `mailspool_${name}`, { tenant: 'demo', ...labels });
+}
+
 let sink: Sink | undefined;
 afterAll(async () => {
   await sink?.close();
@@ -93,6 +102,12 @@ describe('restart with persisted state', () => {
       },
       { timeout: 30_000, interval: 200 },
     );
+    // Counted before the restart: the deferred attempt, and the submission (after its response).
+    await vi.waitFor(
+      async () => expect(await metric(first, 'submission_latency_seconds_count')).toBe(1),
+      { timeout: 30_000, interval: 200 },
+    );
+    expect(await metric(first, 'attempts_total', { result: 'deferred' })).toBe(1);
     await first.dispose();
 
     sink = await startSink({ smtpPort: 0, httpPort: 0, log: () => {} });
@@ -106,6 +121,10 @@ describe('restart with persisted state', () => {
         attempts: number;
       };
       expect(view.attempts).toBe(1);
+      // The counters are in the shards' storage: the new runtime still has them.
+      expect(await metric(second, 'attempts_total', { result: 'deferred' })).toBe(1);
+      expect(await metric(second, 'submission_latency_seconds_count')).toBe(1);
+      expect(await metric(second, 'queue_messages', { state: 'deferred' })).toBe(1);
       // The operator flushes after fixing the smarthost: delivered now, once.
       expect((await admin(second, '/admin/flush', { method: 'POST' })).status).toBe(200);
       const [mail] = await sink.waitFor(1, 30_000);
@@ -130,6 +149,9 @@ describe('restart with persisted state', () => {
         },
       );
       expect(sink.messages).toHaveLength(1);
+      expect(await metric(second, 'attempts_total', { result: 'delivered' })).toBe(1);
+      expect(await metric(second, 'attempts_total', { result: 'deferred' })).toBe(1);
+      expect(await metric(second, 'deliveries_total')).toBe(1);
     } finally {
       await second.dispose();
     }

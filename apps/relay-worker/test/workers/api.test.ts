@@ -1,6 +1,7 @@
 /** The HTTP API's rejections, tenant isolation, CORS, the admin API and the status page. */
 import { describe, expect, it } from 'vitest';
 import { readConfig } from '../../src/config.js';
+import { delayWarningOf } from '../../src/delivery.js';
 import { tenantView } from '../../src/redact.js';
 import { admin, api, base64, eventually, mail, queued, submit, tokens } from './helpers.js';
 
@@ -291,10 +292,91 @@ describe('configuration', () => {
       SMARTHOST_TLS: 'starttls',
     };
     expect(() => readConfig(shipped)).toThrow(/SMARTHOST_HOST must be set/);
-    expect(readConfig({ ...shipped, SMARTHOST_HOST: 'smtp.example.com' }).smarthost).toMatchObject({
-      host: 'smtp.example.com',
-      port: 587,
-      tls: 'starttls',
+    expect(readConfig({ ...shipped, SMARTHOST_HOST: 'smtp.example.com' }).smarthosts).toEqual([
+      { host: 'smtp.example.com', port: 587, tls: 'starttls', auth: undefined },
+    ]);
+  });
+
+  const base = {
+    QUEUE_SHARD: undefined as never,
+    TENANT_TOKENS: '{"acme":"acme-token-0123456789"}',
+  };
+
+  it("SMARTHOSTS is the ordered list (credentials from the secret SMARTHOST_CREDENTIALS by host:port), TENANT_SMARTHOSTS a tenant's own", () => {
+    const config = readConfig({
+      ...base,
+      SMARTHOSTS: JSON.stringify([
+        { host: 'a.example', port: 2525, tls: 'off' },
+        { host: 'b.example', tls: 'on' },
+        { host: 'c.example' },
+      ]),
+      SMARTHOST_CREDENTIALS: JSON.stringify({ 'b.example:465': { user: 'u', pass: 'p' } }),
+      TENANT_SMARTHOSTS: JSON.stringify({ acme: [{ host: 'd.example', port: 25, tls: 'off' }] }),
+      // The one-entry form's PORT and TLS (wrangler.jsonc sets them) are ignored with a list.
+      SMARTHOST_PORT: '587',
+      SMARTHOST_TLS: 'starttls',
     });
+    expect(config.smarthosts).toEqual([
+      { host: 'a.example', port: 2525, tls: 'off', auth: undefined },
+      { host: 'b.example', port: 465, tls: 'on', auth: { user: 'u', pass: 'p' } },
+      { host: 'c.example', port: 587, tls: 'starttls', auth: undefined },
+    ]);
+    expect(config.tenantSmarthosts.get('acme')).toEqual([
+      { host: 'd.example', port: 25, tls: 'off', auth: undefined },
+    ]);
+    // A tenant's view names none of them.
+    expect(
+      tenantView({ id: 'x', lastError: '4.4.1 connect: d.example:25 down, then c.example' }, config)
+        .lastError,
+    ).toBe('4.4.1 connect: the smarthost down, then the smarthost');
+  });
+
+  it('bad smarthost settings name the setting', () => {
+    const cases: [Record<string, string>, RegExp][] = [
+      [{ SMARTHOSTS: '[]' }, /SMARTHOSTS must be a JSON array of 1 to 5/],
+      [{ SMARTHOSTS: '{"host":"a"}' }, /SMARTHOSTS must be a JSON array/],
+      [{ SMARTHOSTS: '[{"host":"a b"}]' }, /SMARTHOSTS\[0\]\.host/],
+      [{ SMARTHOSTS: '[{"host":"a","port":70000}]' }, /SMARTHOSTS\[0\]\.port/],
+      [{ SMARTHOSTS: '[{"host":"a","tls":"maybe"}]' }, /SMARTHOSTS\[0\]\.tls/],
+      [{ SMARTHOSTS: '[{"host":"a","pass":"x"}]' }, /SMARTHOST_CREDENTIALS/],
+      [{ SMARTHOSTS: '[{"host":"a"}]', SMARTHOST_HOST: 'b' }, /not both/],
+      [
+        { SMARTHOSTS: '[{"host":"a"}]', SMARTHOST_USER: 'u', SMARTHOST_PASS: 'p' },
+        /SMARTHOST_CREDENTIALS/,
+      ],
+      [{ SMARTHOST_HOST: 'a', TENANT_SMARTHOSTS: '{"nobody":[{"host":"a"}]}' }, /has no token/],
+      [
+        { SMARTHOST_HOST: 'a', TENANT_SMARTHOSTS: '{"acme":[]}' },
+        /TENANT_SMARTHOSTS\.acme must be/,
+      ],
+      [
+        { SMARTHOST_HOST: 'a', SMARTHOST_CREDENTIALS: '{"a:587":{"user":"u"}}' },
+        /needs a string user and pass/,
+      ],
+      [
+        { SMARTHOST_HOST: 'a', DELAY_WARNING_HOURS: '-1' },
+        /DELAY_WARNING_HOURS must be an integer from 0/,
+      ],
+    ];
+    for (const [env, message] of cases) {
+      expect(() => readConfig({ ...base, ...env }), JSON.stringify(env)).toThrow(message);
+    }
+    expect(readConfig({ ...base, SMARTHOST_HOST: 'a' }).delayWarningHours).toBe(4);
+    // 0 turns them off: the relay loop gets no delayWarning at all.
+    expect(delayWarningOf({ delayWarningHours: 0 })).toEqual({});
+    const { delayWarning } = delayWarningOf({ delayWarningHours: 4 });
+    expect(delayWarning?.after).toBe(4 * 3_600_000);
+    // From submission, or from a scheduled send's time when later.
+    const envelope = {
+      sender: 'a@x.example',
+      recipients: ['b@x.example'],
+      timestamp: 1000,
+      attempts: 0,
+    };
+    expect(delayWarning?.since?.(envelope, {})).toBe(1000);
+    expect(delayWarning?.since?.(envelope, { send_at: 5000 })).toBe(5000);
+    expect(
+      readConfig({ ...base, SMARTHOST_HOST: 'a', DELAY_WARNING_HOURS: '0' }).delayWarningHours,
+    ).toBe(0);
   });
 });

@@ -77,6 +77,22 @@ export interface SmtpLogEntry extends SmtpTranscriptLine {
   readonly host: string;
 }
 
+/**
+ * One attempt of {@link SmtpRelayer.attempt}: the outcomes, and whether the server could not be
+ * reached, so that a {@link FailoverRelayer} may try the next smarthost within the same attempt.
+ */
+export interface SmtpAttempt {
+  readonly result: DeliveryResult;
+  /**
+   * `true` when the attempt ended before the transaction (before MAIL FROM) because the
+   * connection could not be opened, broke or timed out (TLS included), or the server answered
+   * its greeting, EHLO/HELO or STARTTLS with a 4xx. Then no recipient was tried and every one is
+   * deferred. `false` for everything else: a 5xx at connect, a refused login, any reply from
+   * MAIL FROM on.
+   */
+  readonly unreachable: boolean;
+}
+
 /** Options of {@link SmtpRelayer}. */
 export interface SmtpRelayerOptions {
   /** Opens sockets: `cloudflareConnect` from `@mailspool/relay/cloudflare` on Workers. */
@@ -134,6 +150,13 @@ function base64(text: string): string {
   for (const b of bytes) binary += String.fromCharCode(b);
   return btoa(binary);
 }
+
+/**
+ * The stages of a session before its transaction (MAIL FROM): a connection failure or a 4xx
+ * there means the server could not be reached (see {@link SmtpAttempt.unreachable}). AUTH is not
+ * one of them: a refused login is this host's answer, not its absence.
+ */
+const BEFORE_TRANSACTION = new Set(['connect', 'greeting', 'EHLO', 'STARTTLS']);
 
 /** Thrown inside a session to end it with the same outcome for every undecided recipient. */
 class Stop {
@@ -212,6 +235,19 @@ export class SmtpRelayer implements Relayer {
    * then never sent).
    */
   async deliver(message: OutgoingMessage, options: DeliverOptions): Promise<DeliveryResult> {
+    return (await this.attempt(message, options)).result;
+  }
+
+  /** The host and port this relayer delivers to, as `host:port` (for logs). */
+  get address(): string {
+    return `${this.#options.host}:${this.#options.port}`;
+  }
+
+  /**
+   * {@link SmtpRelayer.deliver}, also telling whether the server could not be reached at all
+   * (see {@link SmtpAttempt.unreachable}).
+   */
+  async attempt(message: OutgoingMessage, options: DeliverOptions): Promise<SmtpAttempt> {
     const { envelope, contents, id } = message;
     const outcomes = new Map<string, RecipientOutcome>();
     const senderProblem = addressProblem(envelope.sender, 'sender');
@@ -228,10 +264,16 @@ export class SmtpRelayer implements Relayer {
         outcomes.set(recipient, { recipient, status: 'failed', diagnostic });
       }
     }
-    if (valid.length > 0)
-      await this.#session(id, envelope.sender, valid, contents, options.signal, outcomes);
+    const unreachable =
+      valid.length > 0 &&
+      (await this.#session(id, envelope.sender, valid, contents, options.signal, outcomes));
     // One outcome per distinct recipient, in envelope order.
-    return { recipients: [...new Set(envelope.recipients)].flatMap((r) => outcomes.get(r) ?? []) };
+    return {
+      result: {
+        recipients: [...new Set(envelope.recipients)].flatMap((r) => outcomes.get(r) ?? []),
+      },
+      unreachable,
+    };
   }
 
   /**
@@ -255,7 +297,7 @@ export class SmtpRelayer implements Relayer {
     contents: Uint8Array,
     signal: AbortSignal,
     outcomes: Map<string, RecipientOutcome>,
-  ): Promise<void> {
+  ): Promise<boolean> {
     const o = this.#options;
     const t = this.#timeouts;
     const remote = new RemoteMta(o.host);
@@ -335,7 +377,7 @@ export class SmtpRelayer implements Relayer {
       }
       if (accepted.length === 0) {
         decided = true;
-        return;
+        return false;
       }
 
       stage = 'DATA';
@@ -344,7 +386,7 @@ export class SmtpRelayer implements Relayer {
         for (const r of accepted)
           settle(r, replyClass(start) === 5 ? 'failed' : 'deferred', fromReply(start));
         decided = true;
-        return;
+        return false;
       }
       // Everything but the final ".": without it the server discards the transaction, so an
       // abort (lost lease) up to here delivers nothing.
@@ -359,11 +401,19 @@ export class SmtpRelayer implements Relayer {
         settle(r, cls === 2 ? 'delivered' : cls === 5 ? 'failed' : 'deferred', fromReply(end));
       }
       decided = true;
+      return false;
     } catch (error) {
       if (error instanceof Stop) {
         for (const r of recipients) settle(r, error.status, error.diagnostic);
         decided = true;
-        return;
+        const code = error.diagnostic.code;
+        return (
+          BEFORE_TRANSACTION.has(stage) &&
+          error.status === 'deferred' &&
+          code !== undefined &&
+          code >= 400 &&
+          code < 500
+        );
       }
       if (isRelayError(error, RelayErrorCode.ABORTED) || signal.aborted) {
         throw isRelayError(error, RelayErrorCode.ABORTED)
@@ -378,6 +428,7 @@ export class SmtpRelayer implements Relayer {
           ? '4.4.1'
           : '4.4.2';
       for (const r of recipients) settle(r, 'deferred', { status, text, remoteMta: remote.name });
+      return BEFORE_TRANSACTION.has(stage);
     } finally {
       if (connection && decided) this.#quitThenClose(connection);
       else connection?.close();
