@@ -40,7 +40,7 @@ import type { QueueShard } from './queue-shard.js';
 import { MAX_SHARDS, shardedId, shardName, shardOf } from './routing.js';
 import { CHUNK_BYTES } from './schema.js';
 import type { ClaimedLease, ContentsSource, DueKey, StoredOnce, StoreItem } from './shard-store.js';
-import { unavailable, unwrap, type Wire } from './wire.js';
+import { receive, type Wire } from './wire.js';
 
 /** The default size of one piece of contents per RPC call: far below the 32 MiB RPC limit. */
 export const DEFAULT_RPC_PIECE_BYTES = 8 * 1024 * 1024;
@@ -127,12 +127,12 @@ function keyShard(key: string, shards: number): number {
 /** What the engine calls on a shard: its one RPC method (a stub, or the shard itself). */
 type ShardRpc = Pick<QueueShard, 'call'>;
 
-/** A call waiting in a session's outbox for its shard (see `DurableObjectSession.#call`). */
+/** A call waiting in a session's outbox for its shard (see `DurableObjectSession.#send`). */
 interface Outgoing {
   readonly call: ShardCall;
   /** Contents bytes it sends inline. */
   readonly bytes: number;
-  readonly resolve: (value: unknown) => void;
+  readonly resolve: (wire: Wire<unknown>) => void;
   readonly reject: (error: unknown) => void;
 }
 
@@ -288,7 +288,7 @@ class DurableObjectSession extends BaseSession implements DurableObjectStorageSe
   readonly #stubs = new Map<number, ShardRpc>();
   /** The shard chosen for each placement of new ids (see `_newId`). */
   readonly #placed = new WeakMap<IdPlacement, number>();
-  /** Per shard, the calls issued in this turn, sent together when the turn ends (`#call`). */
+  /** Per shard, the calls issued in this turn, sent together when the turn ends (`#send`). */
   readonly #outbox = new Map<number, Outgoing[]>();
 
   constructor(config: EngineConfig) {
@@ -341,19 +341,20 @@ class DurableObjectSession extends BaseSession implements DurableObjectStorageSe
     args: OperationArgs<K>,
     bytes = 0,
   ): Promise<OperationResult<K>> {
-    return new Promise<OperationResult<K>>((resolve, reject) => {
+    return receive(
+      this.#send<OperationResult<K>>(index, { op, args } as unknown as ShardCall, bytes),
+    );
+  }
+
+  #send<T>(index: number, call: ShardCall, bytes: number): Promise<Wire<T>> {
+    return new Promise<Wire<T>>((resolve, reject) => {
       let queue = this.#outbox.get(index);
       if (!queue) {
         queue = [];
         this.#outbox.set(index, queue);
         queueMicrotask(() => this.#flush(index));
       }
-      queue.push({
-        call: { op, args } as unknown as ShardCall,
-        bytes,
-        resolve: resolve as (value: unknown) => void,
-        reject,
-      });
+      queue.push({ call, bytes, resolve: resolve as (wire: Wire<unknown>) => void, reject });
     });
   }
 
@@ -379,37 +380,28 @@ class DurableObjectSession extends BaseSession implements DurableObjectStorageSe
   #dispatch(index: number, batch: readonly Outgoing[]): void {
     let sent: Promise<Wire<unknown>[]>;
     try {
-      // A stub answers a promise; the shard itself (a shard-local engine) may answer a value.
-      sent = Promise.resolve(
-        this.#shard(index).call(
-          batch.map((out) => out.call),
-          this.#config.piece,
-        ),
+      sent = this.#shard(index).call(
+        batch.map((out) => out.call),
+        this.#config.piece,
       );
     } catch (error) {
       // A stub that can't even be made or called: each call fails as a transport failure would.
-      for (const out of batch) out.reject(unavailable(error));
+      for (const out of batch) out.reject(error);
       return;
     }
     sent.then(
       (answers) => {
         if (!Array.isArray(answers) || answers.length !== batch.length) {
-          const error = unavailable(new Error('queue shard sent a malformed batch answer'));
+          const error = new Error('queue shard sent a malformed batch answer');
           for (const out of batch) out.reject(error);
           return;
         }
         batch.forEach((out, i) => {
-          // Each call gets its own answer or its own error, decoded here.
-          try {
-            out.resolve(unwrap(answers[i]!));
-          } catch (error) {
-            out.reject(error);
-          }
+          out.resolve(answers[i]!);
         });
       },
       (error: unknown) => {
-        const failed = unavailable(error);
-        for (const out of batch) out.reject(failed);
+        for (const out of batch) out.reject(error);
       },
     );
   }

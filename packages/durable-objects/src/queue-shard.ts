@@ -305,20 +305,18 @@ export class QueueShard<Env = unknown> extends DurableObject<Env> {
   /**
    * The one RPC method: runs `calls` in order, each as its own transaction with its own answer
    * (one failing changes nothing for the others), and re-arms the alarm once for all of them.
-   * Calls that write run at once when no commit is in flight, else in the next group commit
-   * (see `#group`); a batch of reads only is answered at once. What is answered at once is
-   * returned as a value, not a promise. `readContents` calls share `answerBytes`: each reads at most what is left
+   * Calls that write run in the next group commit (see `#group`); a batch of reads only is
+   * answered at once. `readContents` calls share `answerBytes`: each reads at most what is left
    * of it (at least a chunk), and one that finds less than a chunk left answers
    * {@link ReadLater}, so the whole answer stays within the budget the client chose (below the
    * RPC size limit).
    */
-  call(
-    calls: readonly ShardCall[],
-    answerBytes: number,
-  ): Wire<unknown>[] | Promise<Wire<unknown>[]> {
-    if (!Array.isArray(calls)) return [];
+  call(calls: readonly ShardCall[], answerBytes: number): Promise<Wire<unknown>[]> {
+    if (!Array.isArray(calls)) return Promise.resolve([]);
     const run = () => this.#run(calls, answerBytes);
-    return calls.some((call) => operationOf(call)?.write === true) ? this.#group(run) : run().value;
+    return calls.some((call) => operationOf(call)?.write === true)
+      ? this.#group(run)
+      : Promise.resolve(run().value);
   }
 
   #run(
@@ -511,48 +509,36 @@ export class QueueShard<Env = unknown> extends DurableObject<Env> {
    * them as one. Every caller is answered once its group is durable. A call waits at most for the
    * commit in flight, and a group holds at most `MAX_GROUP` calls.
    */
-  #group<T>(run: () => { value: T; changed: boolean }): T | Promise<T> {
-    if (this.#committing) {
-      return new Promise<T>((resolve) => {
-        this.#queued.push({ run, resolve: resolve as (value: unknown) => void });
-      });
-    }
-    // Nothing in flight: run at once and answer at once (as a value, not a promise: the runtime
-    // sends it in this turn). Writes that arrive from now until this commit is durable wait
-    // and form the next group.
+  #group<T>(run: () => { value: T; changed: boolean }): Promise<T> {
+    return new Promise<T>((resolve) => {
+      this.#queued.push({ run, resolve: resolve as (value: unknown) => void });
+      if (!this.#committing) void this.#commitGroups();
+    });
+  }
+
+  async #commitGroups(): Promise<void> {
     this.#committing = true;
     try {
-      return this.#runGroup([{ run, resolve: () => {} }])[0] as T;
-    } finally {
-      void this.#commitGroups();
-    }
-  }
-
-  /**
-   * Runs `group` in this turn, each call in its own transaction, and re-arms the alarm once for
-   * all of them. The re-arm is not awaited: its `setAlarm` is issued in this turn, and the output
-   * gate holds every answer until it is durable, as for the writes themselves.
-   */
-  #runGroup(group: readonly QueuedWrite[]): unknown[] {
-    this.#commits.groups++;
-    this.#commits.calls += group.length;
-    let changed = false;
-    const answers = group.map((call) => {
-      const result = call.run();
-      changed ||= result.changed;
-      return result.value;
-    });
-    if (changed) {
-      this.#changes++;
-      void this.#rearm();
-    }
-    return answers;
-  }
-
-  /** Waits for each group's commit, then runs the writes that queued meanwhile as the next. */
-  async #commitGroups(): Promise<void> {
-    try {
-      for (;;) {
+      while (this.#queued.length > 0) {
+        const group = this.#queued.splice(0, MAX_GROUP);
+        this.#commits.groups++;
+        this.#commits.calls += group.length;
+        let changed = false;
+        const answers = group.map((call) => {
+          const result = call.run();
+          changed ||= result.changed;
+          return result.value;
+        });
+        if (changed) {
+          this.#changes++;
+          await this.#rearm();
+        }
+        // Answered at once: the output gate holds every answer until the writes before it are
+        // durable, so no caller learns of a write a crash could undo. `sync()` only tells when
+        // this group's commit is done and the next group may run.
+        group.forEach((call, i) => {
+          call.resolve(answers[i]);
+        });
         try {
           await this.groupCommitted();
         } catch (error) {
@@ -560,15 +546,6 @@ export class QueueShard<Env = unknown> extends DurableObject<Env> {
           // RPC fail (UNAVAILABLE), so there is nothing left to answer here.
           console.warn('mailspool: a shard commit failed', error);
         }
-        if (this.#queued.length === 0) return;
-        const group = this.#queued.splice(0, MAX_GROUP);
-        // Answered at once: the output gate holds every answer until the writes before it are
-        // durable, so no caller learns of a write a crash could undo. `sync()` only tells when
-        // this group's commit is done and the next group may run.
-        const answers = this.#runGroup(group);
-        group.forEach((call, i) => {
-          call.resolve(answers[i]);
-        });
       }
     } finally {
       this.#committing = false;

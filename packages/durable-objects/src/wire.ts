@@ -51,22 +51,24 @@ export function classify(error: unknown): unknown {
 }
 
 /**
- * Client side: what a call that failed in transport (the object was reset, overloaded, or could
- * not be reached) rejects with: `UNAVAILABLE`, keeping the runtime's error as `cause`.
+ * Client side: awaits a shard call and returns its value, or throws the decoded error. A call
+ * that fails in transport (the object was reset, overloaded, or could not be reached) rejects
+ * with `UNAVAILABLE`, keeping the runtime's error as `cause`.
  */
-export function unavailable(error: unknown): MailspoolError {
-  return new MailspoolError(
-    ErrorCode.UNAVAILABLE,
-    `queue shard unreachable: ${error instanceof Error ? error.message : String(error)}`,
-    { cause: error },
-  );
-}
-
-/** Client side: a shard's answer as its value, or the decoded error thrown. */
-export function unwrap<T>(wire: Wire<T>): T {
-  if (typeof wire === 'object' && wire !== null && 'ok' in wire) return wire.ok;
-  if (typeof wire === 'object' && wire !== null && 'error' in wire && isEncodedError(wire.error)) {
-    throw decodeError(wire.error);
+export async function receive<T>(call: Promise<Wire<T>>): Promise<T> {
+  let wire: Wire<T>;
+  try {
+    wire = await call;
+  } catch (error) {
+    throw new MailspoolError(
+      ErrorCode.UNAVAILABLE,
+      `queue shard unreachable: ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
+    );
   }
-  throw new MailspoolError(ErrorCode.CORRUPT, 'queue shard sent a malformed answer');
+  if ('error' in wire) {
+    if (isEncodedError(wire.error)) throw decodeError(wire.error);
+    throw new MailspoolError(ErrorCode.CORRUPT, 'queue shard sent a malformed answer');
+  }
+  return wire.ok;
 }

@@ -21,9 +21,7 @@ import type { Wire } from '../src/wire.js';
 
 /** One call of a shard's wire protocol, as the engine sends it, for tests of the wire itself. */
 export async function callShard<K extends OperationName>(
-  shard: {
-    call(calls: ShardCall[], answerBytes: number): Wire<unknown>[] | Promise<Wire<unknown>[]>;
-  },
+  shard: { call(calls: ShardCall[], answerBytes: number): Promise<Wire<unknown>[]> },
   op: K,
   ...args: OperationArgs<K>
 ): Promise<Wire<OperationResult<K>>> {
