@@ -1,7 +1,7 @@
 /**
  * Suite `do-delivery`: the relay Worker (apps/relay-worker) delivering a burst of mail from its
  * Durable Object shards to a real SMTP server, in workerd through miniflare's Node API (the same
- * miniflare as the `durable-objects` suite; storage in memory).
+ * miniflare as the `durable-objects` suite; SQLite in a temp directory).
  *
  * The Worker's own entry (apps/relay-worker/src/index.ts, `RelayShard` on SQLite) is bundled with
  * esbuild as worker.ts is, and started twice in one workerd process: `relay-4` with `SHARDS=4`
@@ -380,7 +380,9 @@ export async function runDelivery(config: BenchConfig): Promise<SuiteResult> {
       suite: 'do-delivery',
       title: 'Relay Worker delivery from Durable Object shards in workerd (miniflare)',
       date: new Date().toISOString(),
-      machine: machine('miniflare 5.20261102.0-beta (workerd 1.20261102.1), storage in memory'),
+      machine: machine(
+        'miniflare 5.20261102.0-beta (workerd 1.20261102.1), SQLite of each object in a temp directory on disk',
+      ),
       sizes: { n },
       tables: [
         result,

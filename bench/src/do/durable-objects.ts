@@ -1,6 +1,7 @@
 /**
  * The Durable Objects table, in workerd through miniflare's Node API (the miniflare line
- * packages/durable-objects tests with; `cf: false`, storage in memory). worker.ts is bundled with
+ * packages/durable-objects tests with; `cf: false`, no persist directory: each object's SQLite lives in
+ * a temp directory on disk, with its WAL). worker.ts is bundled with
  * esbuild (workspace packages resolved to their sources) into bench/.wrangler/ (git-ignored).
  * Node times each `/run` request end to end; a Queues run ends when its consumer has received,
  * checked and acked every message.
@@ -134,7 +135,7 @@ async function runOnce(mf: Miniflare, row: string, n: number): Promise<Sample> {
 }
 
 /**
- * Bundles worker.ts and starts it in workerd (storage in memory). `inspectorPort` opens V8's
+ * Bundles worker.ts and starts it in workerd (no persist directory). `inspectorPort` opens V8's
  * inspector for a CPU profile (profile.ts).
  */
 export async function startBenchWorker(inspectorPort?: number): Promise<Miniflare> {
@@ -172,7 +173,9 @@ export async function runDurableObjects(config: BenchConfig): Promise<SuiteResul
       suite: 'durable-objects',
       title: 'Durable Objects engine in workerd (miniflare)',
       date: new Date().toISOString(),
-      machine: machine('miniflare 5.20261102.0-beta (workerd 1.20261102.1), storage in memory'),
+      machine: machine(
+        'miniflare 5.20261102.0-beta (workerd 1.20261102.1), SQLite of each object in a temp directory on disk',
+      ),
       sizes: { n: config.doN },
       tables: [result],
       notes: [

@@ -10,8 +10,9 @@
  * Linux only.
  *
  * `PROFILE_CPU=1` also records a V8 CPU profile of the runtime through miniflare's inspector
- * port (engine rounds only) and prints the functions with the most self time; the raw profile is
- * written to bench/.wrangler/engine.cpuprofile (open it in Chrome DevTools).
+ * port (one extra engine round, or a raw one with `PROFILE_VARIANT=raw`) and prints the functions
+ * with the most self time; the raw profile is written to bench/.wrangler/<variant>.cpuprofile
+ * (open it in Chrome DevTools).
  *
  * Sizes: `BENCH_DO_SIZE` messages per run (default 1000), `BENCH_ROUNDS` measured rounds
  * (default 7, after one warm-up).
@@ -30,10 +31,11 @@ const INSPECTOR_PORT = 9339;
 const n = Number(process.env.BENCH_DO_SIZE ?? 1000);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 7);
 const withCpuProfile = process.env.PROFILE_CPU === '1';
+const profiled = process.env.PROFILE_VARIANT === 'raw' ? 'raw' : 'engine';
 const profilePath = join(
   fileURLToPath(new URL('../..', import.meta.url)),
   '.wrangler',
-  'engine.cpuprofile',
+  `${profiled}.cpuprofile`,
 );
 
 const median = (values: number[]) =>
@@ -96,7 +98,7 @@ function printHotspots(profile: CpuProfile): void {
     byFunction.set(key, (byFunction.get(key) ?? 0) + us);
   }
   console.log(
-    `\nV8 CPU profile of the engine rounds: self time by function (of ${total / 1000} ms)`,
+    `\nV8 CPU profile of a ${profiled} round: self time by function (of ${total / 1000} ms)`,
   );
   for (const [key, us] of [...byFunction].sort((a, b) => b[1] - a[1]).slice(0, 25)) {
     console.log(
@@ -115,17 +117,27 @@ async function main(): Promise<void> {
       await devtools.send('Profiler.setSamplingInterval', { interval: 200 });
     }
     const cpu: Record<string, Record<string, number[]>> = {};
-    const record = (variant: string, phase: string, ms: number) => {
-      const byPhase = cpu[variant] ?? {};
-      cpu[variant] = byPhase;
+    const wall: Record<string, Record<string, number[]>> = {};
+    const record = (
+      into: Record<string, Record<string, number[]>>,
+      variant: string,
+      phase: string,
+      ms: number,
+    ) => {
+      const byPhase = into[variant] ?? {};
+      into[variant] = byPhase;
       byPhase[phase] = [...(byPhase[phase] ?? []), ms];
     };
     const cycle = async (variant: string, measured: boolean) => {
       const tag = crypto.getRandomValues(new Uint32Array(1))[0]!;
       for (const phase of PHASES) {
         const before = cpuMs(pids);
+        const started = performance.now();
         await call<string>(mf, `/phase?variant=${variant}&phase=${phase}&n=${n}&tag=${tag}`);
-        if (measured) record(variant, phase, cpuMs(pids) - before);
+        if (measured) {
+          record(wall, variant, phase, performance.now() - started);
+          record(cpu, variant, phase, cpuMs(pids) - before);
+        }
       }
     };
     for (let round = 0; round <= rounds; round++) {
@@ -138,28 +150,31 @@ async function main(): Promise<void> {
     let firstProfile: CpuProfile | undefined;
     if (devtools) {
       await devtools.send('Profiler.start');
-      await cycle('engine', false);
+      await cycle(profiled, false);
       firstProfile = (await devtools.send('Profiler.stop')).profile as CpuProfile;
     }
     devtools?.close();
-    console.log(
-      `\nworkerd CPU ms per phase, ${n} messages (median of ${rounds} rounds); engine = 1 shard`,
-    );
-    console.log('phase     engine       raw   engine/raw');
-    let engineTotal = 0;
-    let rawTotal = 0;
-    for (const phase of PHASES) {
-      const engine = median(cpu.engine![phase]!);
-      const raw = median(cpu.raw![phase]!);
-      engineTotal += engine;
-      rawTotal += raw;
+    const print = (title: string, of: Record<string, Record<string, number[]>>) => {
+      console.log(`\n${title}, ${n} messages (median of ${rounds} rounds); engine = 1 shard`);
+      console.log('phase     engine       raw   engine/raw');
+      let engineTotal = 0;
+      let rawTotal = 0;
+      for (const phase of PHASES) {
+        const engine = median(of.engine![phase]!);
+        const raw = median(of.raw![phase]!);
+        engineTotal += engine;
+        rawTotal += raw;
+        console.log(
+          `${phase.padEnd(7)} ${engine.toFixed(1).padStart(8)}  ${raw.toFixed(1).padStart(8)}   ${(engine / raw).toFixed(2)}×`,
+        );
+      }
       console.log(
-        `${phase.padEnd(7)} ${engine.toFixed(1).padStart(8)}  ${raw.toFixed(1).padStart(8)}   ${(engine / raw).toFixed(2)}×`,
+        `${'total'.padEnd(7)} ${engineTotal.toFixed(1).padStart(8)}  ${rawTotal.toFixed(1).padStart(8)}   ${(engineTotal / rawTotal).toFixed(2)}×`,
       );
-    }
-    console.log(
-      `${'total'.padEnd(7)} ${engineTotal.toFixed(1).padStart(8)}  ${rawTotal.toFixed(1).padStart(8)}   ${(engineTotal / rawTotal).toFixed(2)}×`,
-    );
+    };
+    print('workerd CPU ms per phase', cpu);
+    // Wall time shows what CPU time can't: a call waiting for something (a commit, a timer).
+    print('wall ms per phase (noisier: other jobs share the cores)', wall);
     if (firstProfile) {
       writeFileSync(profilePath, JSON.stringify(firstProfile));
       printHotspots(firstProfile);
