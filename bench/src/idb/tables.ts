@@ -22,6 +22,8 @@ export interface IdbSizes {
   readonly statsN: number;
   /** stats() calls per run. */
   readonly statsCalls: number;
+  /** Only these tables (`BENCH_TABLES`); `null`: all. */
+  readonly tables: ReadonlySet<string> | null;
 }
 
 function columns(workbox: boolean, dexie = true): BaselineSpec[] {
@@ -46,6 +48,11 @@ export function tableRounds(sizes: IdbSizes, table: string): number {
 }
 
 export function idbTables(sizes: IdbSizes, workbox: boolean): TableSpec[] {
+  const wanted = (table: TableSpec) => sizes.tables === null || sizes.tables.has(table.id);
+  return allTables(sizes, workbox).filter(wanted);
+}
+
+function allTables(sizes: IdbSizes, workbox: boolean): TableSpec[] {
   const wb = (row: RowSpec): RowSpec[] => (workbox ? [row] : []);
   return [
     {

@@ -31,6 +31,12 @@ export interface BenchConfig {
    */
   readonly deliveryN: number;
   readonly rounds: number;
+  /**
+   * Only these tables of a suite (`BENCH_TABLES`, comma-separated table ids such as `drain`);
+   * `null`: all. A run with a choice is partial: printed, never written to bench/results/.
+   * The IndexedDB suites honour it.
+   */
+  readonly tables: ReadonlySet<string> | null;
   /** Where progress lines go. */
   readonly log: (line: string) => void;
 }
@@ -60,6 +66,17 @@ export function benchConfig(smoke: boolean): BenchConfig {
     doN,
     deliveryN: positive('BENCH_DELIVERY_SIZE', smoke ? 20 : Math.max(1, Math.floor(doN / 2))),
     rounds,
+    tables: tableChoice(process.env.BENCH_TABLES),
     log: (line) => console.log(`  ${line}`),
   };
+}
+
+function tableChoice(raw: string | undefined): ReadonlySet<string> | null {
+  if (raw === undefined || raw.trim() === '') return null;
+  return new Set(
+    raw
+      .split(',')
+      .map((id) => id.trim())
+      .filter(Boolean),
+  );
 }
