@@ -175,6 +175,8 @@ export class SmtpRelayer implements Relayer {
   readonly #timeouts: SmtpTimeouts;
   readonly #timers: Timers;
   readonly #ehloName: string;
+  /** Connections opened and not closed yet: see {@link SmtpRelayer.idle}. */
+  readonly #open = new Set<Promise<void>>();
 
   /** Throws `TypeError` for a missing `connect`, a bad host, port, EHLO name or timeout, or AUTH over plaintext without `allowPlaintextAuth`. */
   constructor(options: SmtpRelayerOptions) {
@@ -246,6 +248,21 @@ export class SmtpRelayer implements Relayer {
     assertSmtpAddress(message.envelope.sender, 'sender');
     for (const recipient of message.envelope.recipients) assertSmtpAddress(recipient, 'recipient');
     return this.deliver(message, { signal: options.signal ?? new AbortController().signal });
+  }
+
+  /**
+   * Resolves once every connection this relayer opened so far is closed, QUIT included (`deliver`
+   * resolves before QUIT). A caller that holds a connection slot of a limited smarthost releases
+   * it after this, so the server never sees more connections than the slots.
+   */
+  async idle(): Promise<void> {
+    while (this.#open.size > 0) await Promise.all([...this.#open]);
+  }
+
+  /** Counts `closed` as open until it settles. */
+  #track(closed: Promise<void>): void {
+    this.#open.add(closed);
+    void closed.then(() => this.#open.delete(closed));
   }
 
   async #session(
@@ -379,8 +396,8 @@ export class SmtpRelayer implements Relayer {
           : '4.4.2';
       for (const r of recipients) settle(r, 'deferred', { status, text, remoteMta: remote.name });
     } finally {
-      if (connection && decided) this.#quitThenClose(connection);
-      else connection?.close();
+      if (connection && decided) this.#track(this.#quitThenClose(connection));
+      else if (connection) this.#track(connection.close());
     }
   }
 
@@ -459,11 +476,12 @@ export class SmtpRelayer implements Relayer {
 
   /**
    * Ends a session whose outcome is decided: QUIT, its reply (or the QUIT timeout), then close.
-   * Not awaited, so the caller can commit the outcome meanwhile; nothing the server says now can
+   * Not awaited by `deliver`, so the caller can commit the outcome meanwhile ({@link
+   * SmtpRelayer.idle} waits for it); nothing the server says now can
    * change it, so a failure here only ends the connection.
    */
-  #quitThenClose(c: SmtpConnection): void {
-    const close = (): void => c.close();
-    c.command('QUIT', this.#timeouts.quit, 'QUIT').then(close, close);
+  #quitThenClose(c: SmtpConnection): Promise<void> {
+    const close = (): Promise<void> => c.close();
+    return c.command('QUIT', this.#timeouts.quit, 'QUIT').then(close, close);
   }
 }
