@@ -6,19 +6,30 @@ const smtpPort = await freePort();
 const sinkHttpPort = await freePort();
 const stallPort = await freePort();
 const webhookPort = await freePort();
+const limitedPort = await freePort();
+const limitedControlPort = await freePort();
 
 export const TENANT_TOKENS = {
   acme: 'acme-token-0123456789abcdef',
   globex: 'globex-token-0123456789abcdef',
 };
 export const ADMIN_TOKEN = 'admin-token-0123456789abcdef';
+/**
+ * The limits project's tenants: `capped` may submit 3 messages a day (TENANT_LIMITS); `bulk`
+ * sends the priority test's newsletter.
+ */
+export const LIMITS_TENANT_TOKENS = {
+  acme: 'acme-token-0123456789abcdef',
+  capped: 'capped-token-0123456789abcdef',
+  bulk: 'bulk-token-0123456789abcdef',
+};
 /** acme's webhook: the receiver test/global-setup.ts starts on 127.0.0.1. */
 export const WEBHOOK_SECRET = 'acme-webhook-secret-0123456789';
 
 // The Worker runs inside workerd with its real wrangler.jsonc; only the environment differs:
 // the smarthost is the smtp-sink that test/global-setup.ts starts on 127.0.0.1, and so is acme's
 // webhook receiver.
-export default defineConfig({
+const relay = {
   plugins: [
     cloudflareTest({
       wrangler: { configPath: './wrangler.jsonc' },
@@ -49,6 +60,7 @@ export default defineConfig({
   resolve: { conditions: ['@mailspool/source', 'workerd', 'worker', 'module', 'browser'] },
   ssr: { resolve: { conditions: ['@mailspool/source', 'workerd', 'worker', 'module', 'browser'] } },
   test: {
+    name: 'relay',
     include: ['test/workers/*.test.ts'],
     // Correctness tests, not timed ones: CI runs every package at once on 2 cores, where a race
     // test of a few seconds alone took over vitest's default 5 s and failed.
@@ -64,6 +76,53 @@ export default defineConfig({
       adminToken: ADMIN_TOKEN,
     },
     fileParallelism: false,
+  },
+};
+
+const conditions = ['@mailspool/source', 'workerd', 'worker', 'module', 'browser'];
+
+// The limits tests (test/limits/): the same Worker with 4 shards, delivering to a smarthost that
+// enforces 2 connections (test/limits-setup.ts), with the relay limited to those 2.
+const limits = {
+  plugins: [
+    cloudflareTest({
+      wrangler: { configPath: './wrangler.jsonc' },
+      miniflare: {
+        bindings: {
+          SHARDS: '4',
+          SMARTHOST_HOST: '127.0.0.1',
+          SMARTHOST_PORT: String(limitedPort),
+          SMARTHOST_TLS: 'off',
+          SMARTHOST_MAX_CONNECTIONS: '2',
+          HOSTNAME: 'relay.localhost',
+          TENANT_TOKENS: JSON.stringify(LIMITS_TENANT_TOKENS),
+          TENANT_SENDERS: JSON.stringify({ acme: ['*'], capped: ['*'], bulk: ['*'] }),
+          TENANT_LIMITS: JSON.stringify({ capped: { perDay: 3 } }),
+          ADMIN_TOKEN,
+        },
+      },
+    }),
+  ],
+  resolve: { conditions },
+  ssr: { resolve: { conditions } },
+  test: {
+    name: 'limits',
+    include: ['test/limits/*.test.ts'],
+    testTimeout: 120_000,
+    globalSetup: ['test/limits-setup.ts'],
+    provide: {
+      limitedPort,
+      limitedControlPort,
+      tenantTokens: LIMITS_TENANT_TOKENS,
+      adminToken: ADMIN_TOKEN,
+    },
+    fileParallelism: false,
+  },
+};
+
+export default defineConfig({
+  test: {
+    projects: [relay, limits],
     reporters: ['default', ['json', { outputFile: 'test-results/test.json' }]],
   },
 });

@@ -10,6 +10,9 @@ declare module 'vitest' {
     webhookSecret: string;
     tenantTokens: Record<string, string>;
     adminToken: string;
+    /** The limits project's smarthost (limits-setup.ts) and its control server. */
+    limitedPort: number;
+    limitedControlPort: number;
   }
 }
 

@@ -259,10 +259,23 @@ export class SmtpRelayer implements Relayer {
     while (this.#open.size > 0) await Promise.all([...this.#open]);
   }
 
-  /** Counts `closed` as open until it settles. */
+  /**
+   * Counts `closed` as open until it settles, or for at most the QUIT timeout: a runtime's socket
+   * close may never settle (workerd's, after an error), and by then the server has seen the
+   * QUIT or the close anyway.
+   */
   #track(closed: Promise<void>): void {
-    this.#open.add(closed);
-    void closed.then(() => this.#open.delete(closed));
+    let timer: unknown;
+    const bounded = Promise.race([
+      closed,
+      new Promise<void>((resolve) => {
+        timer = this.#timers.setTimeout(resolve, this.#timeouts.quit);
+      }),
+    ]).then(() => {
+      this.#timers.clearTimeout(timer);
+      this.#open.delete(bounded);
+    });
+    this.#open.add(bounded);
   }
 
   async #session(
