@@ -62,6 +62,9 @@ const relay = {
   test: {
     name: 'relay',
     include: ['test/workers/*.test.ts'],
+    // The projects run one after the other (each starts its own workerd): both at once on a
+    // loaded 2-core machine slowed the stall tests' deliveries past their bounds.
+    sequence: { groupOrder: 0 },
     // Correctness tests, not timed ones: CI runs every package at once on 2 cores, where a race
     // test of a few seconds alone took over vitest's default 5 s and failed.
     testTimeout: 120_000,
@@ -108,6 +111,7 @@ const limits = {
   test: {
     name: 'limits',
     include: ['test/limits/*.test.ts'],
+    sequence: { groupOrder: 1 },
     testTimeout: 120_000,
     globalSetup: ['test/limits-setup.ts'],
     provide: {
