@@ -210,4 +210,44 @@ describe('the limiter', () => {
     expect(paced).toMatchObject({ ok: true, grant: { batch: 1 } });
     if (paced.ok) await paced.grant.release(1);
   });
+
+  it('the configuration names: defaults, `unlimited`, and a clear error for every bad value', () => {
+    const base = { ...(env as unknown as RelayEnv) };
+    const defaults = readConfig({
+      ...base,
+      SMARTHOST_MAX_CONNECTIONS: undefined,
+      SMARTHOST_RATE_PER_MINUTE: undefined,
+      TENANT_LIMITS: undefined,
+      SUSPEND_SECONDS: undefined,
+    }).limits;
+    expect(defaults).toMatchObject({ maxConnections: 4, perMinute: null, suspendMs: 60_000 });
+    expect(defaults.tenants.size).toBe(0);
+    const set = readConfig({
+      ...base,
+      SMARTHOST_MAX_CONNECTIONS: 'unlimited',
+      SMARTHOST_RATE_PER_MINUTE: '600',
+      SUSPEND_SECONDS: '0',
+      TENANT_LIMITS: JSON.stringify({ acme: { perHour: 100 }, capped: { perDay: 5 } }),
+    }).limits;
+    expect(set).toMatchObject({ maxConnections: null, perMinute: 600, suspendMs: 0 });
+    expect(set.tenants.get('acme')).toEqual({ perHour: 100, perDay: null });
+    expect(set.tenants.get('capped')).toEqual({ perHour: null, perDay: 5 });
+    const bad: [Partial<RelayEnv>, RegExp][] = [
+      [{ SMARTHOST_MAX_CONNECTIONS: '0' }, /SMARTHOST_MAX_CONNECTIONS must be an integer/],
+      [{ SMARTHOST_MAX_CONNECTIONS: 'lots' }, /SMARTHOST_MAX_CONNECTIONS/],
+      [{ SMARTHOST_RATE_PER_MINUTE: '1.5' }, /SMARTHOST_RATE_PER_MINUTE/],
+      [{ SUSPEND_SECONDS: '3601' }, /SUSPEND_SECONDS must be an integer from 0 to 3600/],
+      [{ TENANT_LIMITS: '{' }, /TENANT_LIMITS must be JSON/],
+      [{ TENANT_LIMITS: '[]' }, /TENANT_LIMITS must be a JSON object/],
+      [{ TENANT_LIMITS: '{"ghost":{"perDay":1}}' }, /names ghost, not in TENANT_TOKENS/],
+      [{ TENANT_LIMITS: '{"acme":{"perMonth":1}}' }, /unknown key "perMonth"/],
+      [
+        { TENANT_LIMITS: '{"acme":{"perDay":0}}' },
+        /TENANT_LIMITS.acme.perDay must be an integer >= 1/,
+      ],
+    ];
+    for (const [change, message] of bad) {
+      expect(() => readConfig({ ...base, ...change }), JSON.stringify(change)).toThrow(message);
+    }
+  });
 });
