@@ -67,6 +67,12 @@ const ALARM_BUDGET_MS = 30_000;
  * messages within this time, and the shard's alarm, armed at the lease's expiry, retries them.
  */
 export const LEASE_TTL_MS = 60_000;
+/**
+ * Lease of a relay run's connection slots and tokens at the limiters (limiter.ts), renewed every
+ * third of it while the run lasts: the slots of a shard that crashed mid-run are free again
+ * within this time.
+ */
+export const SLOT_LEASE_MS = 15_000;
 
 export class RelayShard extends QueueShard<RelayEnv> {
   /** The latest attempt's outcomes per message, from the relayer to the attempt's commit. */
@@ -92,7 +98,7 @@ export class RelayShard extends QueueShard<RelayEnv> {
       config,
       tenant,
       event.name ?? event.shard,
-      LEASE_TTL_MS,
+      SLOT_LEASE_MS,
       { now: () => this.shardTime() },
       () => this.#urgency(),
     );

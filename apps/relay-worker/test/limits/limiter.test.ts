@@ -189,12 +189,12 @@ describe('the limiter', () => {
   it("a tenant's perHour paces its runs: a run gets only the tokens left, and waits for the next", async () => {
     const config = readConfig({
       ...(env as unknown as RelayEnv),
-      TENANT_LIMITS: JSON.stringify({ acme: { perHour: 3 } }),
+      TENANT_LIMITS: JSON.stringify({ limited: { perHour: 3 } }),
       SMARTHOST_MAX_CONNECTIONS: 'unlimited',
       SUSPEND_SECONDS: '0',
     });
     const clock = new ManualClock(T0);
-    const limits = new DeliveryLimits(env as never, config, 'acme', 'shard', MINUTE, clock);
+    const limits = new DeliveryLimits(env as never, config, 'limited', 'shard', MINUTE, clock);
     const first = await limits.acquire(10, 4);
     expect(first).toMatchObject({ ok: true, grant: { batch: 3, concurrency: 3 } });
     if (!first.ok) throw new Error('unreachable');
@@ -227,10 +227,10 @@ describe('the limiter', () => {
       SMARTHOST_MAX_CONNECTIONS: 'unlimited',
       SMARTHOST_RATE_PER_MINUTE: '600',
       SUSPEND_SECONDS: '0',
-      TENANT_LIMITS: JSON.stringify({ acme: { perHour: 100 }, capped: { perDay: 5 } }),
+      TENANT_LIMITS: JSON.stringify({ limited: { perHour: 100 }, capped: { perDay: 5 } }),
     }).limits;
     expect(set).toMatchObject({ maxConnections: null, perMinute: 600, suspendMs: 0 });
-    expect(set.tenants.get('acme')).toEqual({ perHour: 100, perDay: null });
+    expect(set.tenants.get('limited')).toEqual({ perHour: 100, perDay: null });
     expect(set.tenants.get('capped')).toEqual({ perHour: null, perDay: 5 });
     const bad: [Partial<RelayEnv>, RegExp][] = [
       [{ SMARTHOST_MAX_CONNECTIONS: '0' }, /SMARTHOST_MAX_CONNECTIONS must be an integer/],
@@ -240,10 +240,10 @@ describe('the limiter', () => {
       [{ TENANT_LIMITS: '{' }, /TENANT_LIMITS must be JSON/],
       [{ TENANT_LIMITS: '[]' }, /TENANT_LIMITS must be a JSON object/],
       [{ TENANT_LIMITS: '{"ghost":{"perDay":1}}' }, /names ghost, not in TENANT_TOKENS/],
-      [{ TENANT_LIMITS: '{"acme":{"perMonth":1}}' }, /unknown key "perMonth"/],
+      [{ TENANT_LIMITS: '{"limited":{"perMonth":1}}' }, /unknown key "perMonth"/],
       [
-        { TENANT_LIMITS: '{"acme":{"perDay":0}}' },
-        /TENANT_LIMITS.acme.perDay must be an integer >= 1/,
+        { TENANT_LIMITS: '{"limited":{"perDay":0}}' },
+        /TENANT_LIMITS.limited.perDay must be an integer >= 1/,
       ],
     ];
     for (const [change, message] of bad) {

@@ -48,6 +48,6 @@ describe('daily quota', () => {
     // Nothing was queued for it (the others may be delivered meanwhile: fewer, never more).
     expect(await cappedQueued()).toBeLessThanOrEqual(before);
     // Other tenants are not limited by it.
-    expect((await submit(mail(`${run}-acme`), { tenant: 'acme' })).status).toBe(202);
+    expect((await submit(mail(`${run}-limited`), { tenant: 'limited' })).status).toBe(202);
   });
 });

@@ -49,7 +49,10 @@ async function submitAll(run: string, count: number): Promise<string[]> {
     Array.from({ length: 8 }, async () => {
       while (next < count) {
         const n = next++;
-        const response = await submit(marked(`${run}-${n}`), { key: `${run}-${n}` });
+        const response = await submit(marked(`${run}-${n}`), {
+          tenant: 'limited',
+          key: `${run}-${n}`,
+        });
         expect(response.status).toBe(202);
         ids[n] = ((await response.json()) as { id: string }).id;
       }
@@ -58,11 +61,11 @@ async function submitAll(run: string, count: number): Promise<string[]> {
   return ids;
 }
 
-async function acmeTotal(): Promise<number> {
+async function limitedTotal(): Promise<number> {
   const body = (await (await admin('/admin/stats')).json()) as {
     tenants: { tenant: string; stats: { total: number } }[];
   };
-  return body.tenants.find((t) => t.tenant === 'acme')!.stats.total;
+  return body.tenants.find((t) => t.tenant === 'limited')!.stats.total;
 }
 
 describe('the smarthost limit, shared by every shard', () => {
@@ -87,7 +90,7 @@ describe('the smarthost limit, shared by every shard', () => {
     expect(state.peak).toBeLessThanOrEqual(MAX_CONNECTIONS);
     expect(state.peak).toBeGreaterThan(0);
     expect(state.refused).toBe(0);
-    await vi.waitFor(async () => expect(await acmeTotal()).toBe(0), {
+    await vi.waitFor(async () => expect(await limitedTotal()).toBe(0), {
       timeout: 20_000,
       interval: 200,
     });
@@ -118,13 +121,13 @@ describe('the smarthost limit, shared by every shard', () => {
       expect(stormed).toBeGreaterThanOrEqual(SUSPEND_THRESHOLD);
       expect(stormed).toBeLessThanOrEqual(SUSPEND_THRESHOLD + MAX_CONNECTIONS - 1);
       // Every shard's alarm, run again and again: none connects while the smarthost is suspended.
-      for (let n = 0; n < 3; n++) await runAlarms('acme', SHARDS);
+      for (let n = 0; n < 3; n++) await runAlarms('limited', SHARDS);
       expect((await server()).connections - connectionsBefore).toBe(stormed);
       // Only the mail that met a 421 counted an attempt; the rest waits with none.
       const views = await Promise.all(
         ids.map(
           async (id) =>
-            (await (await admin(`/admin/tenants/acme/messages/${id}`)).json()) as {
+            (await (await admin(`/admin/tenants/limited/messages/${id}`)).json()) as {
               attempts: number;
             },
         ),

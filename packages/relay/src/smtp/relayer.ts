@@ -62,6 +62,9 @@ export const DEFAULT_SMTP_TIMEOUTS: SmtpTimeouts = {
   quit: 10_000,
 };
 
+/** How long {@link SmtpRelayer.idle} waits for a socket's close to settle once it was sent. */
+const CLOSE_WAIT_MS = 1000;
+
 /** Credentials for AUTH. */
 export interface SmtpAuth {
   readonly user: string;
@@ -259,23 +262,27 @@ export class SmtpRelayer implements Relayer {
     while (this.#open.size > 0) await Promise.all([...this.#open]);
   }
 
-  /**
-   * Counts `closed` as open until it settles, or for at most the QUIT timeout: a runtime's socket
-   * close may never settle (workerd's, after an error), and by then the server has seen the
-   * QUIT or the close anyway.
-   */
+  /** Counts `closed` as open until it settles. */
   #track(closed: Promise<void>): void {
-    let timer: unknown;
-    const bounded = Promise.race([
-      closed,
-      new Promise<void>((resolve) => {
-        timer = this.#timers.setTimeout(resolve, this.#timeouts.quit);
-      }),
-    ]).then(() => {
-      this.#timers.clearTimeout(timer);
-      this.#open.delete(bounded);
+    const done = closed.then(() => {
+      this.#open.delete(done);
     });
-    this.#open.add(bounded);
+    this.#open.add(done);
+  }
+
+  /**
+   * Closes `c`, resolving when the socket's close settled or after {@link CLOSE_WAIT_MS}: a
+   * runtime's socket close may never settle (workerd's, after some errors), and the close was
+   * sent by then.
+   */
+  #close(c: SmtpConnection): Promise<void> {
+    let timer: unknown;
+    return Promise.race([
+      c.close(),
+      new Promise<void>((resolve) => {
+        timer = this.#timers.setTimeout(resolve, CLOSE_WAIT_MS);
+      }),
+    ]).then(() => this.#timers.clearTimeout(timer));
   }
 
   async #session(
@@ -410,7 +417,7 @@ export class SmtpRelayer implements Relayer {
       for (const r of recipients) settle(r, 'deferred', { status, text, remoteMta: remote.name });
     } finally {
       if (connection && decided) this.#track(this.#quitThenClose(connection));
-      else if (connection) this.#track(connection.close());
+      else if (connection) this.#track(this.#close(connection));
     }
   }
 
@@ -494,7 +501,7 @@ export class SmtpRelayer implements Relayer {
    * change it, so a failure here only ends the connection.
    */
   #quitThenClose(c: SmtpConnection): Promise<void> {
-    const close = (): Promise<void> => c.close();
+    const close = (): Promise<void> => this.#close(c);
     return c.command('QUIT', this.#timeouts.quit, 'QUIT').then(close, close);
   }
 }
