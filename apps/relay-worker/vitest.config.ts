@@ -11,6 +11,8 @@ const webhookPort = await freePort();
 const closedPort = await freePort();
 const busyPort = await freePort();
 const refusingPort = await freePort();
+const limitedPort = await freePort();
+const limitedControlPort = await freePort();
 
 export const TENANT_TOKENS = {
   acme: 'acme-token-0123456789abcdef',
@@ -23,6 +25,17 @@ export const TENANT_TOKENS = {
   metered: 'metered-token-0123456789abcdef',
 };
 export const ADMIN_TOKEN = 'admin-token-0123456789abcdef';
+/**
+ * The limits project's tenants: `capped` may submit 3 messages a day (TENANT_LIMITS); `bulk`
+ * sends the priority test's newsletter. None is a tenant of the other project: the two projects'
+ * Durable Objects are not guaranteed to be apart, and a shard one left busy must not be the
+ * other's.
+ */
+export const LIMITS_TENANT_TOKENS = {
+  limited: 'limited-token-0123456789abcdef',
+  capped: 'capped-token-0123456789abcdef',
+  bulk: 'bulk-token-0123456789abcdef',
+};
 /** acme's webhook: the receiver test/global-setup.ts starts on 127.0.0.1. */
 export const WEBHOOK_SECRET = 'acme-webhook-secret-0123456789';
 
@@ -33,7 +46,7 @@ function smarthost(port: number) {
 // The Worker runs inside workerd with its real wrangler.jsonc; only the environment differs:
 // the smarthost is the smtp-sink that test/global-setup.ts starts on 127.0.0.1, and so is acme's
 // webhook receiver.
-export default defineConfig({
+const relay = {
   plugins: [
     cloudflareTest({
       wrangler: { configPath: './wrangler.jsonc' },
@@ -43,6 +56,9 @@ export default defineConfig({
           SMARTHOST_HOST: '127.0.0.1',
           SMARTHOST_PORT: String(smtpPort),
           SMARTHOST_TLS: 'off',
+          // The connection limit is the limits project's subject; here the relay's other
+          // behaviour is, and a run's slots are not what these tests wait for.
+          SMARTHOST_MAX_CONNECTIONS: 'unlimited',
           HOSTNAME: 'relay.localhost',
           MAX_BODY_BYTES: '65536',
           MAX_RECIPIENTS: '5',
@@ -73,6 +89,7 @@ export default defineConfig({
   resolve: { conditions: ['@mailspool/source', 'workerd', 'worker', 'module', 'browser'] },
   ssr: { resolve: { conditions: ['@mailspool/source', 'workerd', 'worker', 'module', 'browser'] } },
   test: {
+    name: 'relay',
     include: ['test/workers/*.test.ts'],
     // Correctness tests, not timed ones: CI runs every package at once on 2 cores, where a race
     // test of a few seconds alone took over vitest's default 5 s and failed.
@@ -90,6 +107,57 @@ export default defineConfig({
       adminToken: ADMIN_TOKEN,
     },
     fileParallelism: false,
-    reporters: ['default', ['json', { outputFile: 'test-results/test.json' }]],
+  },
+};
+
+const conditions = ['@mailspool/source', 'workerd', 'worker', 'module', 'browser'];
+
+// The limits tests (test/limits/): the same Worker with 4 shards, delivering to a smarthost that
+// enforces 2 connections (test/limits-setup.ts), with the relay limited to those 2.
+const limits = {
+  plugins: [
+    cloudflareTest({
+      wrangler: { configPath: './wrangler.jsonc' },
+      miniflare: {
+        bindings: {
+          SHARDS: '4',
+          SMARTHOST_HOST: '127.0.0.1',
+          SMARTHOST_PORT: String(limitedPort),
+          SMARTHOST_TLS: 'off',
+          SMARTHOST_MAX_CONNECTIONS: '2',
+          HOSTNAME: 'relay.localhost',
+          TENANT_TOKENS: JSON.stringify(LIMITS_TENANT_TOKENS),
+          TENANT_SENDERS: JSON.stringify({ limited: ['*'], capped: ['*'], bulk: ['*'] }),
+          TENANT_LIMITS: JSON.stringify({ capped: { perDay: 3 } }),
+          ADMIN_TOKEN,
+        },
+      },
+    }),
+  ],
+  resolve: { conditions },
+  ssr: { resolve: { conditions } },
+  test: {
+    name: 'limits',
+    include: ['test/limits/*.test.ts'],
+    testTimeout: 120_000,
+    globalSetup: ['test/limits-setup.ts'],
+    provide: {
+      limitedPort,
+      limitedControlPort,
+      tenantTokens: LIMITS_TENANT_TOKENS,
+      adminToken: ADMIN_TOKEN,
+    },
+    fileParallelism: false,
+  },
+};
+
+export default defineConfig({
+  test: {
+    projects: [relay, limits],
+    // `pnpm test` runs each project in its own vitest run (see package.json), each with its report.
+    reporters: [
+      'default',
+      ['json', { outputFile: `test-results/${process.env.RELAY_TEST_REPORT ?? 'test'}.json` }],
+    ],
   },
 });

@@ -17,6 +17,7 @@ import { authenticateAdmin, authenticateTenant } from './http/auth.js';
 import { readJson } from './http/body.js';
 import { corsHeaders, preflight, withHeaders } from './http/cors.js';
 import { ApiError, errorResponse, json } from './http/errors.js';
+import { spendDailyQuota } from './limiter.js';
 import { lastDay, renderMetrics, type ShardMetricsSnapshot } from './metrics.js';
 import {
   describeMessage,
@@ -30,6 +31,7 @@ import {
 } from './queue.js';
 import { asRecord, type MessageStatus, queuedStatus, recordStatus } from './records.js';
 import { tenantView } from './redact.js';
+import { liftSuspension } from './run-limits.js';
 import { senderAllowed, senderRule } from './senders.js';
 import { renderStatus } from './status-page.js';
 import { fingerprint, idempotencyKeyOf, parseSubmission } from './submission.js';
@@ -192,11 +194,19 @@ async function submit(ctx: Context): Promise<Response> {
   // A scheduled send waits in the queue as a retry time: the shard's alarm wakes it then.
   const { sendAt } = submission;
   const meta = sendAt === undefined ? envelopeMeta : { ...envelopeMeta, [SEND_AT_KEY]: sendAt };
-  const schedule = sendAt === undefined ? {} : { retryAt: sendAt };
+  const schedule = {
+    ...(sendAt === undefined ? {} : { retryAt: sendAt }),
+    priority: submission.priority,
+  };
+  // Counted before it is stored, and given back if it was not: two requests racing for the
+  // last of the day's quota never both get in.
+  const refund = await spendDailyQuota(ctx.env, config, tenant, now);
+  let queued = false;
   const session = await tenantEngine(ctx.env, config, tenant).connect();
   try {
     if (key === undefined) {
       const id = await session.storeMessage({ meta, contents: submission.contents, ...schedule });
+      queued = true;
       noteSubmission(ctx, tenant, id, now);
       return json({ id, duplicate: false }, 202);
     }
@@ -206,6 +216,7 @@ async function submit(ctx: Context): Promise<Response> {
       contents: submission.contents,
       ...schedule,
     });
+    queued = !stored.duplicate;
     if (stored.duplicate && stored.fingerprint !== print) {
       throw new ApiError(
         'IDEMPOTENCY_CONFLICT',
@@ -215,6 +226,7 @@ async function submit(ctx: Context): Promise<Response> {
     noteSubmission(ctx, tenant, stored.id, now);
     return json({ id: stored.id, duplicate: stored.duplicate }, stored.duplicate ? 200 : 202);
   } finally {
+    if (!queued) await refund().catch(() => {});
     await session.close();
   }
 }
@@ -379,10 +391,14 @@ async function admin(ctx: Context, parts: string[], method: string): Promise<Res
   }
   if (parts.length === 1 && parts[0] === 'flush') {
     if (method !== 'POST') throw notAllowed('POST');
+    // Like `postqueue -f`: a suspended smarthost is tried again at once, and so is every shard's
+    // due mail that waited for it (it was never claimed, so no retry time moves it).
+    const suspended = await liftSuspension(ctx.env, ctx.config);
     let flushed = 0;
     for (const tenant of ctx.config.tenants.keys())
       flushed += await withSession(ctx, tenant, (s) => flush(s, now));
-    return json({ flushed });
+    if (suspended) await wakeShards(ctx);
+    return json({ flushed, resumed: suspended });
   }
   if (parts[0] !== 'tenants') throw new ApiError('NOT_FOUND', 'no such admin route');
   const tenant = knownTenant(ctx, parts[1]);
@@ -428,6 +444,18 @@ async function admin(ctx: Context, parts: string[], method: string): Promise<Res
     return json(view);
   }
   throw new ApiError('NOT_FOUND', 'no such admin route');
+}
+
+/** Runs every shard's alarm now (see `RelayShard.wake`). */
+async function wakeShards(ctx: Context): Promise<void> {
+  const namespace = ctx.env.QUEUE_SHARD as unknown as DurableObjectNamespace<RelayShard>;
+  const wakes: Promise<void>[] = [];
+  for (const tenant of ctx.config.tenants.keys()) {
+    for (let index = 0; index < ctx.config.shards; index++) {
+      wakes.push(namespace.get(namespace.idFromName(tenantShardName(tenant, index))).wake());
+    }
+  }
+  await Promise.all(wakes);
 }
 
 async function allTenantStats(ctx: Context) {

@@ -1,6 +1,7 @@
 /** The Worker's configuration, read once from its environment (vars in wrangler.jsonc, secrets). */
 import { parseTenantTokens } from './http/auth.js';
 import { parseOrigins } from './http/cors.js';
+import { parseTenantLimits, type TenantLimit } from './limiter.js';
 import { parseTenantSenders, type SenderRule } from './senders.js';
 import { readSmarthosts, type Smarthost, type SmarthostEnv } from './smarthosts.js';
 import { parseTenantWebhooks, type WebhookTarget } from './webhooks.js';
@@ -8,6 +9,8 @@ import { parseTenantWebhooks, type WebhookTarget } from './webhooks.js';
 /** What the Worker's environment holds (see wrangler.jsonc and README.md). */
 export interface RelayEnv extends SmarthostEnv {
   readonly QUEUE_SHARD: DurableObjectNamespace;
+  /** The limiters (limiter.ts): one object per smarthost and per limited tenant. */
+  readonly LIMITER: DurableObjectNamespace;
   /** Shards per tenant. */
   readonly SHARDS?: string;
   readonly MAX_BODY_BYTES?: string;
@@ -29,6 +32,14 @@ export interface RelayEnv extends SmarthostEnv {
   readonly TENANT_WEBHOOKS?: string;
   /** Days a delivery record is kept after its message left the queue (default 7). */
   readonly RETENTION_DAYS?: string;
+  /** Connections open to the smarthost at once, over every shard (default 4; `unlimited`). */
+  readonly SMARTHOST_MAX_CONNECTIONS?: string;
+  /** Messages sent to the smarthost per minute, over every shard (default `unlimited`). */
+  readonly SMARTHOST_RATE_PER_MINUTE?: string;
+  /** JSON object of tenant id → `{ perHour?, perDay? }` (see limiter.ts). */
+  readonly TENANT_LIMITS?: string;
+  /** The first suspension of a failing smarthost in seconds, doubling up to an hour (default 60; 0: never). */
+  readonly SUSPEND_SECONDS?: string;
 }
 
 export interface RelayConfig {
@@ -41,6 +52,15 @@ export interface RelayConfig {
   readonly senders: ReadonlyMap<string, SenderRule>;
   readonly webhooks: ReadonlyMap<string, WebhookTarget>;
   readonly retentionDays: number;
+  readonly limits: {
+    /** `null`: unlimited. */
+    readonly maxConnections: number | null;
+    /** `null`: unlimited. */
+    readonly perMinute: number | null;
+    /** The first suspension (0: never suspend). */
+    readonly suspendMs: number;
+    readonly tenants: ReadonlyMap<string, TenantLimit>;
+  };
   readonly adminToken: string | undefined;
   readonly hostname: string;
   /** The default smarthosts, in the order they are tried (SMARTHOSTS or SMARTHOST_HOST). */
@@ -66,6 +86,24 @@ function integer(
   return value;
 }
 
+/** An integer setting that may also be `unlimited` (then `null`). */
+function limit(
+  raw: string | undefined,
+  fallback: number | null,
+  name: string,
+  max: number,
+): number | null {
+  if (raw === 'unlimited') return null;
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value < 1 || value > max) {
+    throw new Error(
+      `${name} must be an integer from 1 to ${max} or "unlimited", got ${JSON.stringify(raw)}`,
+    );
+  }
+  return value;
+}
+
 /** Parses and checks the environment; throws a plain Error naming the bad setting. */
 export function readConfig(env: RelayEnv): RelayConfig {
   const tenants = parseTenantTokens(env.TENANT_TOKENS);
@@ -85,6 +123,12 @@ export function readConfig(env: RelayEnv): RelayConfig {
     senders: parseTenantSenders(env.TENANT_SENDERS, new Set(tenants.keys())),
     webhooks: parseTenantWebhooks(env.TENANT_WEBHOOKS, new Set(tenants.keys())),
     retentionDays: integer(env.RETENTION_DAYS, 7, 'RETENTION_DAYS', 1, 90),
+    limits: {
+      maxConnections: limit(env.SMARTHOST_MAX_CONNECTIONS, 4, 'SMARTHOST_MAX_CONNECTIONS', 10_000),
+      perMinute: limit(env.SMARTHOST_RATE_PER_MINUTE, null, 'SMARTHOST_RATE_PER_MINUTE', 1_000_000),
+      suspendMs: integer(env.SUSPEND_SECONDS, 60, 'SUSPEND_SECONDS', 0, 3600) * 1000,
+      tenants: parseTenantLimits(env.TENANT_LIMITS, new Set(tenants.keys())),
+    },
     adminToken: env.ADMIN_TOKEN,
     hostname: env.HOSTNAME || 'localhost',
     ...readSmarthosts(env, new Set(tenants.keys())),

@@ -28,6 +28,7 @@ import {
   RelayErrorCode,
   type Relayer,
   RelayMetaKey,
+  type RelayRunReport,
   runRelayOnce,
 } from '@mailspool/relay';
 import { type RelayConfig, type RelayEnv, readConfig } from './config.js';
@@ -42,6 +43,7 @@ import {
   recordStatus,
 } from './records.js';
 import { tenantView } from './redact.js';
+import { DeliveryLimits, type RunGrant } from './run-limits.js';
 import { smarthostRelayer, smarthostsOf } from './smarthosts.js';
 import { tenantOfShard, tenantShardName } from './tenants.js';
 import { withTraceHeader } from './trace.js';
@@ -71,12 +73,20 @@ const ALARM_BUDGET_MS = 30_000;
  * messages within this time, and the shard's alarm, armed at the lease's expiry, retries them.
  */
 export const LEASE_TTL_MS = 60_000;
+/**
+ * Lease of a relay run's connection slots and tokens at the limiters (limiter.ts), renewed every
+ * third of it while the run lasts: the slots of a shard that crashed mid-run are free again
+ * within this time.
+ */
+export const SLOT_LEASE_MS = 15_000;
 
 export class RelayShard extends QueueShard<RelayEnv> {
   /** The latest attempt's outcomes per message, from the relayer to the attempt's commit. */
   readonly #attempts = new Map<MessageId, AttemptNote>();
   /** Cancels and deletes in progress, by message, with the lease token they hold. */
   readonly #endings = new Map<MessageId, { token: number; reason: 'canceled' | 'deleted' }>();
+  /** When a limiter told this alarm's runs to wait until: the next alarm comes then. */
+  #limitedUntil: number | undefined;
   #metricsTables: ShardMetrics | undefined;
 
   /** This shard's counters (metrics.ts), in its own storage. */
@@ -96,9 +106,63 @@ export class RelayShard extends QueueShard<RelayEnv> {
         `shard ${event.name ?? event.shard} has due mail but no configured tenant; retrying`,
       );
     }
-    await deliverDue(engine, config, tenant, this.#attempts, (name, by) =>
-      this.#metrics.add(name, '', by),
+    const limits = new DeliveryLimits(
+      this.env,
+      config,
+      tenant,
+      event.name ?? event.shard,
+      SLOT_LEASE_MS,
+      { now: () => this.shardTime() },
+      () => this.#urgency(),
     );
+    const { waitUntil } = await deliverDue(
+      engine,
+      config,
+      tenant,
+      this.#attempts,
+      limits,
+      (name, by) => this.#metrics.add(name, '', by),
+    );
+    this.#limitedUntil = waitUntil;
+  }
+
+  /**
+   * After an alarm whose runs a limiter held back, the next one comes when the limiter said
+   * (the due mail stays due, untouched, meanwhile); otherwise the base class's backoff.
+   */
+  protected override retryDelay(attempt: number): number {
+    const until = this.#limitedUntil;
+    this.#limitedUntil = undefined;
+    return until === undefined ? super.retryDelay(attempt) : Math.max(0, until - this.shardTime());
+  }
+
+  /**
+   * The priority rank of this shard's most urgent due mail (0 high … 2 bulk; 1 when none is due),
+   * so the smarthost's limiter gives a freed connection to the shard with the most urgent mail.
+   * Read through the shard's own wire protocol (`peekDue`, the order `claimDue` takes).
+   */
+  async #urgency(): Promise<number> {
+    const call = { op: 'peekDue', args: [1, this.shardTime()] } as unknown as Parameters<
+      QueueShard['call']
+    >[0][number];
+    const [answer] = await this.call([call], 0);
+    const keys = (answer as { ok?: readonly { priority?: unknown }[] } | undefined)?.ok;
+    const rank = keys?.[0]?.priority;
+    return typeof rank === 'number' ? rank : 1;
+  }
+
+  protected override outboxRetryDelay(attempt: number): number {
+    return super.retryDelay(attempt);
+  }
+
+  /**
+   * Runs the alarm now: an operator's flush lifted a suspension, and the due mail that waited
+   * for it should not wait for the wake-up the limiter gave. (An earlier alarm is always safe:
+   * the alarm re-arms itself from the stored state.)
+   */
+  async wake(): Promise<void> {
+    this.#limitedUntil = undefined;
+    await this.ctx.storage.setAlarm(Date.now());
   }
 
   // ---- RPC methods (called by the Worker's fetch handler, app.ts) ------------------------------
@@ -338,17 +402,22 @@ export function findShardName(
   return undefined;
 }
 
+/** How long a relay run waits in its alarm for a limiter's go; a longer wait ends the alarm. */
+const LIMIT_WAIT_MS = 2_000;
+
 /**
  * Relays the due mail of one shard (`engine`, the shard's local engine) until none is due, the
- * runs or the time budget are spent; resolves to how many messages were leased.
+ * runs or the time budget are spent, within `limits` (limiter.ts): resolves to how many messages
+ * were leased, and, when a limiter made the shard wait longer than this alarm should, until when.
  */
 export async function deliverDue(
   engine: ShardLocalEngine,
   config: RelayConfig,
   tenant: string,
   notes: Map<MessageId, AttemptNote>,
+  limits?: DeliveryLimits,
   count: (name: Counter, by: number) => void = () => {},
-): Promise<number> {
+): Promise<{ handled: number; waitUntil: number | undefined }> {
   let failovers = 0;
   const smtp = smarthostRelayer(smarthostsOf(config, tenant), config.hostname, (failover) => {
     failovers++;
@@ -361,23 +430,51 @@ export async function deliverDue(
   const started = Date.now();
   let handled = 0;
   for (let run = 0; run < RUNS_PER_ALARM && Date.now() - started < ALARM_BUDGET_MS; run++) {
-    const report = await runRelayOnce({
-      engine,
-      relayer,
-      batchSize: BATCH,
-      concurrency: RELAY_CONCURRENCY,
-      leaseTtl: LEASE_TTL_MS,
-      reportingMta: config.hostname,
-      ...delayWarningOf(config),
-      onEvent: (event) => logRelayEvent(tenant, event, replies.get(event.id)),
-    });
+    let grant: RunGrant | undefined;
+    if (limits?.active) {
+      const permit = await limits.acquire(BATCH, RELAY_CONCURRENCY);
+      if (!permit.ok) {
+        const wait = permit.retryAt - limits.clock.now();
+        if (wait > LIMIT_WAIT_MS || Date.now() + wait - started >= ALARM_BUDGET_MS) {
+          return { handled, waitUntil: permit.retryAt };
+        }
+        await new Promise((resolve) => setTimeout(resolve, Math.max(0, wait)));
+        run--; // a wait is not a run
+        continue;
+      }
+      grant = permit.grant;
+    }
+    let report: RelayRunReport | undefined;
+    try {
+      report = await runRelayOnce({
+        engine,
+        relayer: grant ? grant.relayer(relayer) : relayer,
+        batchSize: grant?.batch ?? BATCH,
+        concurrency: grant?.concurrency ?? RELAY_CONCURRENCY,
+        leaseTtl: LEASE_TTL_MS,
+        reportingMta: config.hostname,
+        ...delayWarningOf(config),
+        onEvent: (event) => logRelayEvent(tenant, event, replies.get(event.id)),
+      });
+    } finally {
+      // The slots are the connections: free only once they are closed, QUIT included.
+      if (grant) {
+        await smtp.idle();
+        await grant.release(report?.claimed ?? 0);
+      }
+    }
     handled += report.claimed;
     replies.clear();
     // An attempt that lost its lease or failed wrote nothing: forget what its relayer said.
     let expired = 0;
     let errors = 0;
     for (const message of report.messages) {
-      if (message.outcome === 'lease-lost' || message.outcome === 'error') notes.delete(message.id);
+      if (
+        message.outcome === 'lease-lost' ||
+        message.outcome === 'error' ||
+        message.outcome === 'postponed'
+      )
+        notes.delete(message.id);
       if (message.outcome === 'lease-lost') expired++;
       if (message.outcome === 'error') errors++;
     }
@@ -385,9 +482,9 @@ export async function deliverDue(
     count('attempt_errors_total', errors);
     count('failovers_total', failovers);
     failovers = 0;
-    if (report.claimed < BATCH) break;
+    if (report.claimed < (grant?.batch ?? BATCH)) break;
   }
-  return handled;
+  return { handled, waitUntil: undefined };
 }
 
 /**

@@ -6,6 +6,7 @@ import { handle } from './app.js';
 import type { RelayEnv } from './config.js';
 
 export { RelayShard } from './delivery.js';
+export { RelayLimiter } from './limiter.js';
 
 export default {
   fetch(request: Request, env: RelayEnv, ctx: ExecutionContext): Promise<Response> {

@@ -6,7 +6,7 @@
  * from the secret `SMARTHOST_CREDENTIALS` (or `SMARTHOST_USER`/`SMARTHOST_PASS` for the one-entry
  * form), keyed by `host:port`, so one login serves a smarthost wherever it is listed.
  */
-import { FailoverRelayer, type Relayer } from '@mailspool/relay';
+import { FailoverRelayer } from '@mailspool/relay';
 import { createCloudflareRelayer } from '@mailspool/relay/cloudflare';
 import { tenantEntries } from './settings.js';
 
@@ -165,7 +165,7 @@ export function smarthostRelayer(
   list: readonly Smarthost[],
   hostname: string,
   onFailover: (event: { id: string; from: string; to: string; reason: string }) => void,
-): Relayer {
+): FailoverRelayer {
   const relayers = list.map((smarthost) =>
     createCloudflareRelayer({
       host: smarthost.host,

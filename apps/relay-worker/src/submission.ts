@@ -1,6 +1,9 @@
 /** Validation of a submitted message (`POST /v1/messages`): every field, every address, every size. */
+import type { Priority } from '@mailspool/core';
 import { addressKey, addressProblem } from '@mailspool/relay/address';
 import { ApiError } from './http/errors.js';
+
+const PRIORITIES: readonly Priority[] = ['high', 'normal', 'bulk'];
 
 export interface Submission {
   readonly from: string;
@@ -14,6 +17,20 @@ export interface Submission {
    * that ended while offline) is the same request.
    */
   readonly requestedSendAt?: number;
+  /**
+   * Which due mail goes first (`claimDue` takes every due `high` message before any `normal`
+   * one, and those before `bulk`); `normal` when the request names none.
+   */
+  readonly priority: Priority;
+}
+
+/** The submission's `priority`: `high`, `normal` (also when absent) or `bulk`. */
+function parsePriority(value: unknown): Priority {
+  if (value === undefined || value === null) return 'normal';
+  if (typeof value === 'string' && (PRIORITIES as readonly string[]).includes(value)) {
+    return value as Priority;
+  }
+  throw new ApiError('INVALID_REQUEST', '"priority" must be "high", "normal" or "bulk"');
 }
 
 /**
@@ -71,7 +88,7 @@ export function parseSubmission(
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new ApiError('INVALID_REQUEST', 'the body must be a JSON object { from, to, raw }');
   }
-  const { from, to, raw, sendAt: rawSendAt } = body as Record<string, unknown>;
+  const { from, to, raw, sendAt: rawSendAt, priority } = body as Record<string, unknown>;
   if (typeof from !== 'string')
     throw new ApiError('INVALID_REQUEST', '"from" must be a string ("" for the null reverse-path)');
   if (!Array.isArray(to) || to.length === 0)
@@ -100,6 +117,7 @@ export function parseSubmission(
 
   const asked = parseSendAt(rawSendAt, schedule.now, schedule.maxScheduleDays);
   return {
+    priority: parsePriority(priority),
     from,
     to: to as string[],
     contents: decodeBase64(raw),
@@ -122,16 +140,17 @@ function decodeBase64(text: string): Uint8Array {
  * A fingerprint of the request, kept with its Idempotency-Key so that the same key with a
  * different request is refused (409) rather than silently answered with the first message.
  * SHA-256 over the canonical JSON of the envelope (`["<from>",["<to>",…]]`, with the `sendAt` of
- * a scheduled send as a third element: JSON text never holds
- * a raw newline, so the newline after it ends it unambiguously), a newline, then the bytes.
+ * a scheduled send as a third element, and a `priority` other than `normal` as a fourth, after
+ * the `sendAt` or `null`: a request without either keeps the fingerprint it always had. JSON text
+ * never holds a raw newline, so the newline after it ends it unambiguously), a newline, then the
+ * bytes.
  * Addresses may contain commas, so no joined list could stand in for the array.
  */
 export async function fingerprint(submission: Submission): Promise<string> {
   const sendAt = submission.requestedSendAt ?? submission.sendAt;
-  const envelope =
-    sendAt === undefined
-      ? [submission.from, submission.to]
-      : [submission.from, submission.to, sendAt];
+  const envelope: unknown[] = [submission.from, submission.to];
+  if (sendAt !== undefined || submission.priority !== 'normal') envelope.push(sendAt ?? null);
+  if (submission.priority !== 'normal') envelope.push(submission.priority);
   const head = new TextEncoder().encode(`${JSON.stringify(envelope)}\n`);
   const all = new Uint8Array(head.byteLength + submission.contents.byteLength);
   all.set(head);

@@ -13,6 +13,9 @@ declare module 'vitest' {
     refusingPort: number;
     tenantTokens: Record<string, string>;
     adminToken: string;
+    /** The limits project's smarthost (limits-setup.ts) and its control server. */
+    limitedPort: number;
+    limitedControlPort: number;
   }
 }
 

@@ -46,6 +46,7 @@ import {
 } from '../lib/harness.js';
 import { machine, type SuiteResult } from '../lib/report.js';
 import { DeliveryTally, makeMail, RECIPIENTS, SENDER } from './mail.js';
+import { PRIORITY_ROWS, runPriorityTable } from './priority.js';
 import { type Receiver, startReceiver } from './smtp-receiver.js';
 import { bundleWorker, cpuMs, ourWorkerd } from './workerd.js';
 
@@ -55,15 +56,44 @@ const relayEntry = fileURLToPath(
   new URL('../../../apps/relay-worker/src/index.ts', import.meta.url),
 );
 
-/** Shards of each row's Worker. Row ids are stable (issue 12): keep them. */
-const ROWS: Record<string, number> = { 'delivery-4-shards': 4, 'delivery-1-shard': 1 };
+/** A row's Worker: its name (and route), its shards, and the limits it runs with. */
+interface RelayRow {
+  readonly worker: string;
+  readonly shards: number;
+  readonly limits: Readonly<Record<string, string>>;
+}
+
+/**
+ * The relay as it ran before the limiter existed: no connection limit and no suspension, so no
+ * limiter object is ever asked (apps/relay-worker/src/run-limits.ts).
+ */
+const NO_LIMITER = { SMARTHOST_MAX_CONNECTIONS: 'unlimited', SUSPEND_SECONDS: '0' };
+
+/**
+ * Each row's Worker. Row ids are stable (issue 12): keep them. The first two run without the
+ * limiter, as they always did; `delivery-4-shards-limiter` is the same relay asking the
+ * smarthost's limiter before every run (a limit of 16 connections, which 4 shards × 4 connections
+ * never exceed, and the suspension on): its ratio to `delivery-4-shards` is the limiter's cost.
+ */
+const ROWS: Record<string, RelayRow> = {
+  'delivery-4-shards': { worker: 'relay-4', shards: 4, limits: NO_LIMITER },
+  'delivery-1-shard': { worker: 'relay-1', shards: 1, limits: NO_LIMITER },
+  'delivery-4-shards-limiter': {
+    worker: 'relay-4-limiter',
+    shards: 4,
+    limits: { SMARTHOST_MAX_CONNECTIONS: '16' },
+  },
+};
 /** Submissions in flight at once. */
 const SUBMITTERS = 8;
 const TENANT = 'bench';
 const TOKEN = 'bench-tenant-token-0123456789abcdef';
 const ADMIN_TOKEN = 'bench-admin-token-0123456789abcdef';
 
-const BASELINES = [{ key: 'one', label: 'vs 1 shard', row: 'delivery-1-shard' }];
+const BASELINES = [
+  { key: 'one', label: 'vs 1 shard', row: 'delivery-1-shard' },
+  { key: 'limiter', label: 'vs no limiter', row: 'delivery-4-shards' },
+];
 
 function rowSpecs() {
   return [
@@ -75,6 +105,11 @@ function rowSpecs() {
     {
       id: 'delivery-1-shard',
       label: 'relay Worker, 1 shard (`SHARDS=1`): one alarm, ≤ 4 SMTP connections — baseline',
+    },
+    {
+      id: 'delivery-4-shards-limiter',
+      label:
+        "relay Worker, 4 shards, **with the limiter**: every relay run leases its connections from the smarthost's limiter object (`SMARTHOST_MAX_CONNECTIONS=16`, not binding) and reports back",
     },
   ];
 }
@@ -126,29 +161,47 @@ class RuntimeLog {
   }
 }
 
-async function startRelays(receiver: Receiver, log: RuntimeLog): Promise<Miniflare> {
+async function startRelays(
+  receiver: Receiver,
+  priorityReceiver: Receiver,
+  log: RuntimeLog,
+): Promise<Miniflare> {
   await bundleWorker(relayEntry, bundle);
+  // The priority table's Workers: production limits, a receiver of their own.
+  const workers = [
+    ...Object.values(ROWS).map((row) => ({ ...row, port: receiver.port })),
+    ...Object.values(PRIORITY_ROWS).map((worker) => ({
+      worker,
+      shards: 4,
+      limits: {},
+      port: priorityReceiver.port,
+    })),
+  ];
   const mf = new Miniflare(
     convertV4MiniflareOptions({
       cf: false,
       handleStructuredLogs: ({ level, message }) => log.add(level, message),
-      workers: Object.values(ROWS).map((shards) => ({
-        name: `relay-${shards}`,
+      workers: workers.map(({ worker, shards, limits, port }) => ({
+        name: worker,
         modules: true,
         scriptPath: bundle,
         // As apps/relay-worker/wrangler.jsonc.
         compatibilityDate: '2026-04-01',
-        routes: [`relay-${shards}.bench/*`],
-        durableObjects: { QUEUE_SHARD: { className: 'RelayShard', useSQLite: true } },
+        routes: [`${worker}.bench/*`],
+        durableObjects: {
+          QUEUE_SHARD: { className: 'RelayShard', useSQLite: true },
+          LIMITER: { className: 'RelayLimiter', useSQLite: true },
+        },
         bindings: {
           SHARDS: String(shards),
           SMARTHOST_HOST: '127.0.0.1',
-          SMARTHOST_PORT: String(receiver.port),
+          SMARTHOST_PORT: String(port),
           SMARTHOST_TLS: 'off',
           HOSTNAME: 'relay.bench.invalid',
           TENANT_TOKENS: JSON.stringify({ [TENANT]: TOKEN }),
           TENANT_SENDERS: JSON.stringify({ [TENANT]: ['*'] }),
           ADMIN_TOKEN,
+          ...limits,
         },
       })),
     }),
@@ -160,9 +213,9 @@ async function startRelays(receiver: Receiver, log: RuntimeLog): Promise<Minifla
 const base64 = (bytes: Uint8Array) =>
   Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
 
-async function queued(mf: Miniflare, shards: number): Promise<number> {
+async function queued(mf: Miniflare, worker: string): Promise<number> {
   const response = await mf.dispatchFetch(
-    `http://relay-${shards}.bench/admin/tenants/${TENANT}/messages`,
+    `http://${worker}.bench/admin/tenants/${TENANT}/messages`,
     { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } },
   );
   const body = (await response.json()) as { total?: number };
@@ -174,10 +227,10 @@ async function queued(mf: Miniflare, shards: number): Promise<number> {
 }
 
 /** Polls until the tenant's queue is empty (deletes follow the receiver's 250 by a moment). */
-async function drained(mf: Miniflare, shards: number, log: RuntimeLog): Promise<void> {
+async function drained(mf: Miniflare, worker: string, log: RuntimeLog): Promise<void> {
   const deadline = performance.now() + 30_000;
   for (;;) {
-    const left = await queued(mf, shards);
+    const left = await queued(mf, worker);
     if (left === 0) return;
     verify(log.problem === undefined, log.problem ?? '');
     verify(performance.now() < deadline, `${left} messages still queued 30 s after delivery`);
@@ -192,8 +245,8 @@ async function runOnce(
   row: string,
   n: number,
 ): Promise<{ sample: Sample; record: RunRecord }> {
-  const shards = ROWS[row]!;
-  const url = `http://relay-${shards}.bench/v1/messages`;
+  const { shards, worker } = ROWS[row]!;
+  const url = `http://${worker}.bench/v1/messages`;
   const tag = Buffer.from(crypto.getRandomValues(new Uint8Array(4))).toString('hex');
   const mails = Array.from({ length: n }, (_, i) => makeMail(tag, i));
   const bodies = mails.map((raw) =>
@@ -204,7 +257,7 @@ async function runOnce(
 
   verify(receiver.strays.length === 0, `receiver: ${receiver.strays.join('; ')}`);
   verify(log.problem === undefined, log.problem ?? '');
-  verify((await queued(mf, shards)) === 0, 'the queue is not empty before the run');
+  verify((await queued(mf, worker)) === 0, 'the queue is not empty before the run');
   receiver.sink = (mail) => tally.accept(mail);
   receiver.close();
   receiver.resetStats();
@@ -247,7 +300,7 @@ async function runOnce(
 
   // Untimed checks: every mail once and byte for byte, then nothing left to deliver.
   const check = tally.check();
-  await drained(mf, shards, log);
+  await drained(mf, worker, log);
   verify(tally.received === n && tally.problems.length === 0, 'mail arrived after the last one');
   receiver.sink = undefined;
 
@@ -313,7 +366,7 @@ const pct = (x: number) => `${Math.round(100 * x)} %`;
 
 /** Lines for the notes: how evenly the shards shared the work, and where the CPU went. */
 function evenness(row: string, list: readonly RunRecord[], n: number): string {
-  const shards = ROWS[row]!;
+  const { shards } = ROWS[row]!;
   const shares = list.flatMap((r) => r.perShard.map((count) => count / (n / shards)));
   // Spread of the shards' finishing times, as a share of the delivery phase.
   const spreads = list.map((r) => {
@@ -337,9 +390,10 @@ function evenness(row: string, list: readonly RunRecord[], n: number): string {
 export async function runDelivery(config: BenchConfig): Promise<SuiteResult> {
   const log = new RuntimeLog();
   const receiver = await startReceiver();
+  const priorityReceiver = await startReceiver();
   let mf: Miniflare | undefined;
   try {
-    mf = await startRelays(receiver, log);
+    mf = await startRelays(receiver, priorityReceiver, log);
     const relays = mf;
     const n = config.deliveryN;
     const records = new Map<string, RunRecord[]>(Object.keys(ROWS).map((row) => [row, []]));
@@ -360,6 +414,15 @@ export async function runDelivery(config: BenchConfig): Promise<SuiteResult> {
       { rounds: config.rounds, log: config.log },
     );
     verify(receiver.strays.length === 0, `receiver: ${receiver.strays.join('; ')}`);
+    // After the delivery table, not interleaved with it: its backlog's connections wait at the
+    // greeting between its runs, which must not outlast the relay's greeting timeout.
+    const priority = await runPriorityTable(
+      relays,
+      priorityReceiver,
+      () => log.problem,
+      { token: TOKEN },
+      config,
+    );
     const deliverSpec: TableSpec = {
       id: 'do-delivery-smtp',
       title: 'relay delivery phase: gate open → every mail received (same runs)',
@@ -383,20 +446,24 @@ export async function runDelivery(config: BenchConfig): Promise<SuiteResult> {
       machine: machine(
         'miniflare 5.20261102.0-beta (workerd 1.20261102.1), SQLite of each object in a temp directory on disk',
       ),
-      sizes: { n },
+      sizes: { n, priorityBulk: config.priorityBulkN },
       tables: [
         result,
         derivedTable(deliverSpec, config.rounds, records, n, (r) => n / (r.deliverMs / 1000)),
         derivedTable(submitSpec, config.rounds, records, n, (r) => n / (r.submitMs / 1000)),
+        priority,
       ],
       notes: [
         'All shards of both Workers run in one workerd process on this 2-core machine, beside the Node process that submits and receives: 4 shards bring 4 alarms and up to 16 SMTP connections instead of 4, but no more CPU. So `vs 1 shard` measures what the extra parallel connections and alarms buy (SMTP round trips overlapped) against the cost of the fan-out, not the gain of spreading shards over machines, as in production.',
         "The smarthost is smtp-server on 127.0.0.1, answering every command at once (no disk, no DNS, no greylisting): the SMTP time here is mostly the relay's own. A remote MTA adds tens to hundreds of ms per transaction, and waiting is what more connections per shard and more shards overlap.",
+        "`delivery-4-shards-limiter` is `delivery-4-shards` with the smarthost's limiter: before each relay run of up to 10 mails a shard leases its connections from one limiter Durable Object (shared by all shards) and releases them when the run's connections are closed, QUIT included. Its `vs no limiter` ratio is the limiter's cost; with a limit that does not bind (16), what it costs is two RPCs per run and waiting for QUIT before the next run.",
+        '`do-delivery-priority`: the high mail waits for the runs already holding the 4 connections (up to 10 mails each) to finish; then the limiter gives the next free connection to its shard (the one with the most urgent due mail), and the shard claims it first.',
         ...Object.keys(ROWS).map((row) => evenness(row, records.get(row)!, n)),
       ],
     };
   } finally {
     await mf?.dispose();
     await receiver.stop();
+    await priorityReceiver.stop();
   }
 }

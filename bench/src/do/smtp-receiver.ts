@@ -41,6 +41,10 @@ export async function startReceiver(): Promise<Receiver> {
     authOptional: true,
     disabledCommands: ['STARTTLS', 'AUTH'],
     disableReverseLookup: true,
+    // A connection held at the gate is idle for as long as the gate stays closed (the priority
+    // table's backlog is queued behind it): smtp-server's default of 60 s would answer it `421`.
+    // The relay's own greeting timeout (5 min) stays the bound.
+    socketTimeout: 10 * 60_000,
     banner: 'mailspool bench receiver',
     logger: false,
     size: 1024 * 1024,

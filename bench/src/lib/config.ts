@@ -30,6 +30,11 @@ export interface BenchConfig {
    * the smoke run). Only the `do-delivery` suite uses it.
    */
   readonly deliveryN: number;
+  /**
+   * Bulk mails queued ahead of the high-priority one in the `do-delivery-priority` table
+   * (`BENCH_PRIORITY_BULK`, default 10,000; 50 in the smoke run).
+   */
+  readonly priorityBulkN: number;
   readonly rounds: number;
   /**
    * Only these tables of a suite (`BENCH_TABLES`, comma-separated table ids such as `drain`);
@@ -65,6 +70,7 @@ export function benchConfig(smoke: boolean): BenchConfig {
     memoryN: positive('BENCH_MEMORY_SIZE', smoke ? 2000 : 100_000),
     doN,
     deliveryN: positive('BENCH_DELIVERY_SIZE', smoke ? 20 : Math.max(1, Math.floor(doN / 2))),
+    priorityBulkN: positive('BENCH_PRIORITY_BULK', smoke ? 50 : 10_000),
     rounds,
     tables: tableChoice(process.env.BENCH_TABLES),
     log: (line) => console.log(`  ${line}`),

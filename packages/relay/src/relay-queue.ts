@@ -74,6 +74,13 @@ export type RelayEvent =
     }
   /** The message is finished and removed from the queue. */
   | { readonly type: 'completed'; readonly id: MessageId }
+  /** The relayer did not try (see `DeliveryResult.postponed`): due again at `retryAt`. */
+  | {
+      readonly type: 'postponed';
+      readonly id: MessageId;
+      readonly retryAt: number;
+      readonly reason: string;
+    }
   /** The lease was taken over: the loop stopped and wrote nothing. */
   | { readonly type: 'lease-lost'; readonly id: MessageId }
   /** An unexpected failure (the store was unavailable, stored data was corrupt...). */
@@ -85,9 +92,10 @@ export interface MessageReport {
   /**
    * `completed`: removed from the queue; `deferred`: scheduled again; `lease-lost`: someone else
    * holds it now and nothing was written; `error`: see the `error` event (the lease then simply
-   * expires and the message is tried again later).
+   * expires and the message is tried again later); `postponed`: the relayer did not try, and
+   * the message is due again at `retryAt` with nothing else changed.
    */
-  readonly outcome: 'completed' | 'deferred' | 'lease-lost' | 'error';
+  readonly outcome: 'completed' | 'deferred' | 'postponed' | 'lease-lost' | 'error';
   readonly delivered: readonly string[];
   readonly deferred: readonly string[];
   readonly failed: readonly string[];
@@ -371,6 +379,15 @@ async function attempt(
   // Let an in-flight renewal settle so that a takeover it discovers is not missed.
   await keeper.stop();
   fence();
+
+  const postponed = result?.postponed;
+  if (postponed !== undefined && Number.isFinite(postponed.until)) {
+    // Not an attempt: only the retry time changes, in one fenced commit.
+    const retryAt = Math.max(postponed.until, o.clock.now());
+    await session.commitAttempt(keeper.lease, { retryAt });
+    o.emit({ type: 'postponed', id, retryAt, reason: String(postponed.reason) });
+    return { id, outcome: 'postponed', delivered: [], deferred: [], failed: [], retryAt };
+  }
 
   const outcomes = normalize(pending, result);
   const now = o.clock.now();

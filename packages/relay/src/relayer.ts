@@ -43,6 +43,12 @@ export interface RecipientOutcome {
  */
 export interface DeliveryResult {
   readonly recipients: readonly RecipientOutcome[];
+  /**
+   * Set when the relayer did not try at all (its destination is suspended, say): the loop puts
+   * the message back, due at `until` (epoch ms), with its meta, attempts and recipients as they
+   * were, so the wait counts as no attempt. `recipients` is then ignored.
+   */
+  readonly postponed?: { readonly until: number; readonly reason: string };
 }
 
 /** A message as the relay loop hands it over; `envelope.recipients` holds only those still pending. */

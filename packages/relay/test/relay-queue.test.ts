@@ -85,6 +85,28 @@ describe('outcomes', () => {
     expect(events.map((e) => e.type)).toEqual(['delivered', 'completed']);
   });
 
+  it('postponed: the relayer did not try, so only the retry time changes (no attempt counted)', async () => {
+    const { engine, queue, events } = setup(() => ({
+      recipients: [],
+      postponed: { until: T0 + 5 * MIN, reason: 'smarthost suspended' },
+    }));
+    const id = await enqueue(engine, { recipients: ['a@x.test'], timestamp: T0 });
+    const [before] = await dump(engine);
+    const report = await queue.runOnce();
+    expect(report.messages[0]).toMatchObject({ id, outcome: 'postponed', retryAt: T0 + 5 * MIN });
+    const [after] = await dump(engine);
+    expect(after!.meta).toEqual(before!.meta);
+    expect(after!.meta.attempts).toBe(0);
+    const session = await engine.connect();
+    const info = await session.inspect(id);
+    await session.close();
+    expect(info).toMatchObject({ state: 'deferred', retryAt: T0 + 5 * MIN, lockedUntil: null });
+    expect(events).toEqual([
+      { type: 'postponed', id, retryAt: T0 + 5 * MIN, reason: 'smarthost suspended' },
+    ]);
+    expect((await queue.runOnce()).claimed).toBe(0);
+  });
+
   it('a newly stored message is due at once (first attempt never orphaned)', async () => {
     const { engine, queue } = setup(all('delivered'));
     await enqueue(engine, { recipients: ['a@x.test'], timestamp: T0 });

@@ -16,6 +16,7 @@ export const ApiErrorCode = {
   ALREADY_FINAL: 409,
   TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
+  RATE_LIMITED: 429,
   INTERNAL: 500,
   UNAVAILABLE: 503,
 } as const;

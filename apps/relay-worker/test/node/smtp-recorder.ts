@@ -4,6 +4,11 @@
  * per message, the moment its final 250 reply was written: what the relay's crash window is
  * measured against. Unlike smtp-sink it has nothing that a client's connection reset can crash,
  * and it can be stopped (connections refused) and started again on the same port.
+ *
+ * For the limits tests it can also enforce a connection limit (a connection beyond
+ * `maxConnections` open sessions gets `421 4.7.0 too many connections` and is closed), answer
+ * `421` to every connection (`storm`), and hold every greeting while its gate is closed. It
+ * counts the sessions open at once (from accept to QUIT or close) and their peak.
  */
 import { createServer, type Server, type Socket } from 'node:net';
 
@@ -26,7 +31,42 @@ const MAX_MESSAGE_BYTES = 1024 * 1024;
 const MAX_LINE = 4096;
 const SUBJECT = /^Subject: fault (\S+)\r?$/im;
 
+export interface SmtpRecorderOptions {
+  /** Sessions open at once beyond which a connection is refused with 421 (default: no limit). */
+  readonly maxConnections?: number;
+}
+
 export class SmtpRecorder {
+  /** Every connection is answered `421` and closed while this is set. */
+  storm = false;
+  /** Connections answered `421` (over the limit, or in a storm). */
+  refused = 0;
+  /** The most sessions open at once since the last {@link SmtpRecorder.resetPeak}. */
+  peak = 0;
+  #active = 0;
+  #gateOpen = true;
+  readonly #held: (() => void)[] = [];
+  readonly #maxConnections: number;
+
+  constructor(options: SmtpRecorderOptions = {}) {
+    this.#maxConnections = options.maxConnections ?? Number.POSITIVE_INFINITY;
+  }
+
+  /** Sessions open now: accepted, not yet at QUIT or closed. */
+  get active(): number {
+    return this.#active;
+  }
+
+  resetPeak(): void {
+    this.peak = this.#active;
+  }
+
+  /** Closed: greetings wait (connections are accepted and held); open: they go out. */
+  setGate(open: boolean): void {
+    this.#gateOpen = open;
+    if (open) for (const greet of this.#held.splice(0)) greet();
+  }
+
   readonly deliveries: RecordedDelivery[] = [];
   #server: Server | undefined;
   #port = 0;
@@ -112,6 +152,13 @@ export class SmtpRecorder {
   #serve(socket: Socket): void {
     const connection = ++this.#connections;
     this.#sockets.add(socket);
+    this.#active++;
+    this.peak = Math.max(this.peak, this.#active);
+    let ended = false;
+    const end = () => {
+      if (!ended) this.#active--;
+      ended = true;
+    };
     socket.setNoDelay(true);
     socket.setEncoding('latin1');
     let buffer = '';
@@ -175,6 +222,7 @@ export class SmtpRecorder {
         reply('250 2.0.0 Ok');
       } else if (verb === 'NOOP') reply('250 2.0.0 Ok');
       else if (verb === 'QUIT') {
+        end();
         reply('221 2.0.0 Bye');
         socket.end();
       } else reply('502 5.5.2 command not implemented');
@@ -213,9 +261,18 @@ export class SmtpRecorder {
     // A client that dies (the relay killed mid-session) resets the connection: not our failure.
     socket.on('error', () => {});
     socket.on('close', () => {
+      end();
       setTransaction(false);
       this.#sockets.delete(socket);
     });
-    reply('220 fault-recorder ESMTP');
+    if (this.storm || this.#active > this.#maxConnections) {
+      this.refused++;
+      reply('421 4.7.0 too many connections, try again later');
+      socket.end();
+      return;
+    }
+    const greet = () => reply('220 fault-recorder ESMTP');
+    if (this.#gateOpen) greet();
+    else this.#held.push(greet);
   }
 }

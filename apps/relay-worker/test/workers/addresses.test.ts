@@ -42,12 +42,32 @@ describe('addresses at submission', () => {
 
   it('the idempotency fingerprint tells a list of recipients from any other list', async () => {
     const contents = new TextEncoder().encode('x');
-    const joined = await fingerprint({ from: 'a@x.org', to: ['b@y.org,c@z.org'], contents });
-    const split = await fingerprint({ from: 'a@x.org', to: ['b@y.org', 'c@z.org'], contents });
-    const moved = await fingerprint({ from: 'a@x.org,b@y.org', to: ['c@z.org'], contents });
+    const joined = await fingerprint({
+      from: 'a@x.org',
+      to: ['b@y.org,c@z.org'],
+      contents,
+      priority: 'normal',
+    });
+    const split = await fingerprint({
+      from: 'a@x.org',
+      to: ['b@y.org', 'c@z.org'],
+      contents,
+      priority: 'normal',
+    });
+    const moved = await fingerprint({
+      from: 'a@x.org,b@y.org',
+      to: ['c@z.org'],
+      contents,
+      priority: 'normal',
+    });
     expect(new Set([joined, split, moved]).size).toBe(3);
-    expect(await fingerprint({ from: 'a@x.org', to: ['b@y.org', 'c@z.org'], contents })).toBe(
-      split,
-    );
+    expect(
+      await fingerprint({
+        from: 'a@x.org',
+        to: ['b@y.org', 'c@z.org'],
+        contents,
+        priority: 'normal',
+      }),
+    ).toBe(split);
   });
 });

@@ -263,6 +263,7 @@ describe('response hardening', () => {
   it("a tenant's view of the last error names no internal host; the admin's keeps it", () => {
     const config = readConfig({
       QUEUE_SHARD: undefined as never,
+      LIMITER: undefined as never,
       SMARTHOST_HOST: 'mx-internal.corp.example',
       SMARTHOST_PORT: '2525',
       SMARTHOST_TLS: 'off',
@@ -288,6 +289,7 @@ describe('configuration', () => {
   it('with the shipped production defaults and no SMARTHOST_HOST the Worker refuses to run, rather than deliver to a made-up host', () => {
     const shipped = {
       QUEUE_SHARD: undefined as never,
+      LIMITER: undefined as never,
       SMARTHOST_PORT: '587',
       SMARTHOST_TLS: 'starttls',
     };
@@ -299,6 +301,7 @@ describe('configuration', () => {
 
   const base = {
     QUEUE_SHARD: undefined as never,
+    LIMITER: undefined as never,
     TENANT_TOKENS: '{"acme":"acme-token-0123456789"}',
   };
 

@@ -29,7 +29,7 @@ export class SmtpConnection {
   #reader: ReadableStreamDefaultReader<Uint8Array>;
   #writer: WritableStreamDefaultWriter<Uint8Array>;
   #buffer: Uint8Array = new Uint8Array(0);
-  #closed = false;
+  #closing: Promise<void> | undefined;
   readonly #timers: Timers;
   readonly #signal: AbortSignal;
   readonly #transcript: ((line: SmtpTranscriptLine) => void) | undefined;
@@ -130,19 +130,24 @@ export class SmtpConnection {
     this.#writer = this.#socket.writable.getWriter();
   }
 
-  /** Closes the socket; never throws; idempotent. */
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
+  /**
+   * Closes the socket; never throws; idempotent. Resolves (never rejects) once the socket's own
+   * close settled: the connection no longer counts against the server's limit.
+   */
+  close(): Promise<void> {
+    if (this.#closing) return this.#closing;
     const ignore = (): void => undefined;
     // Cancelling the reader ends a pending read. The writer is left to the socket's close():
     // on workerd, a socket whose writable was aborted never closes its TCP connection.
     this.#reader.cancel().catch(ignore);
+    let closing: Promise<unknown>;
     try {
-      Promise.resolve(this.#socket.close()).catch(ignore);
+      closing = Promise.resolve(this.#socket.close());
     } catch {
-      // Already closed.
+      closing = Promise.resolve(); // already closed
     }
+    this.#closing = closing.then(ignore, ignore);
+    return this.#closing;
   }
 
   async #write(bytes: Uint8Array): Promise<void> {

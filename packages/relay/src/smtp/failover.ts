@@ -46,6 +46,11 @@ export class FailoverRelayer implements Relayer {
     this.#onFailover = options.onFailover;
   }
 
+  /** Resolves once every smarthost's connections are closed (see {@link SmtpRelayer.idle}). */
+  async idle(): Promise<void> {
+    await Promise.all(this.#relayers.map((relayer) => relayer.idle()));
+  }
+
   /**
    * Delivers through the first smarthost that can be reached; when none can, resolves with the
    * last one's outcomes (every recipient deferred). Rejects only as `SmtpRelayer.deliver` does.

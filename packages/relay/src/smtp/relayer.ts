@@ -62,6 +62,9 @@ export const DEFAULT_SMTP_TIMEOUTS: SmtpTimeouts = {
   quit: 10_000,
 };
 
+/** How long {@link SmtpRelayer.idle} waits for a socket's close to settle once it was sent. */
+const CLOSE_WAIT_MS = 1000;
+
 /** Credentials for AUTH. */
 export interface SmtpAuth {
   readonly user: string;
@@ -198,6 +201,8 @@ export class SmtpRelayer implements Relayer {
   readonly #timeouts: SmtpTimeouts;
   readonly #timers: Timers;
   readonly #ehloName: string;
+  /** Connections opened and not closed yet: see {@link SmtpRelayer.idle}. */
+  readonly #open = new Set<Promise<void>>();
 
   /** Throws `TypeError` for a missing `connect`, a bad host, port, EHLO name or timeout, or AUTH over plaintext without `allowPlaintextAuth`. */
   constructor(options: SmtpRelayerOptions) {
@@ -288,6 +293,38 @@ export class SmtpRelayer implements Relayer {
     assertSmtpAddress(message.envelope.sender, 'sender');
     for (const recipient of message.envelope.recipients) assertSmtpAddress(recipient, 'recipient');
     return this.deliver(message, { signal: options.signal ?? new AbortController().signal });
+  }
+
+  /**
+   * Resolves once every connection this relayer opened so far is closed, QUIT included (`deliver`
+   * resolves before QUIT). A caller that holds a connection slot of a limited smarthost releases
+   * it after this, so the server never sees more connections than the slots.
+   */
+  async idle(): Promise<void> {
+    while (this.#open.size > 0) await Promise.all([...this.#open]);
+  }
+
+  /** Counts `closed` as open until it settles. */
+  #track(closed: Promise<void>): void {
+    const done = closed.then(() => {
+      this.#open.delete(done);
+    });
+    this.#open.add(done);
+  }
+
+  /**
+   * Closes `c`, resolving when the socket's close settled or after {@link CLOSE_WAIT_MS}: a
+   * runtime's socket close may never settle (workerd's, after some errors), and the close was
+   * sent by then.
+   */
+  #close(c: SmtpConnection): Promise<void> {
+    let timer: unknown;
+    return Promise.race([
+      c.close(),
+      new Promise<void>((resolve) => {
+        timer = this.#timers.setTimeout(resolve, CLOSE_WAIT_MS);
+      }),
+    ]).then(() => this.#timers.clearTimeout(timer));
   }
 
   async #session(
@@ -430,8 +467,8 @@ export class SmtpRelayer implements Relayer {
       for (const r of recipients) settle(r, 'deferred', { status, text, remoteMta: remote.name });
       return BEFORE_TRANSACTION.has(stage);
     } finally {
-      if (connection && decided) this.#quitThenClose(connection);
-      else connection?.close();
+      if (connection && decided) this.#track(this.#quitThenClose(connection));
+      else if (connection) this.#track(this.#close(connection));
     }
   }
 
@@ -510,11 +547,12 @@ export class SmtpRelayer implements Relayer {
 
   /**
    * Ends a session whose outcome is decided: QUIT, its reply (or the QUIT timeout), then close.
-   * Not awaited, so the caller can commit the outcome meanwhile; nothing the server says now can
+   * Not awaited by `deliver`, so the caller can commit the outcome meanwhile ({@link
+   * SmtpRelayer.idle} waits for it); nothing the server says now can
    * change it, so a failure here only ends the connection.
    */
-  #quitThenClose(c: SmtpConnection): void {
-    const close = (): void => c.close();
-    c.command('QUIT', this.#timeouts.quit, 'QUIT').then(close, close);
+  #quitThenClose(c: SmtpConnection): Promise<void> {
+    const close = (): Promise<void> => this.#close(c);
+    return c.command('QUIT', this.#timeouts.quit, 'QUIT').then(close, close);
   }
 }

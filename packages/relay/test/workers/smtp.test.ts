@@ -202,7 +202,9 @@ describe('the end of a session', () => {
     const tag = newTag();
     let resolved = false;
     // A server that holds its reply to QUIT until the test releases it.
-    const delivery = relayer({ port: inject('rawPort') })
+    const smtp = relayer({ port: inject('rawPort') });
+    let idle = false;
+    const delivery = smtp
       .deliver(message(tag, [`ok.${tag}@x.test`], enc.encode(`Subject: ${tag}\r\n\r\nhi\r\n`)), {
         signal,
       })
@@ -215,6 +217,12 @@ describe('the end of a session', () => {
     try {
       held = await rawSession('quit', tag);
       expect(resolved).toBe(true);
+      // idle() waits for the connection, which is still open while QUIT waits for its reply.
+      void smtp.idle().then(() => {
+        idle = true;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      expect(idle).toBe(false);
     } finally {
       // Released either way, so that a failure here leaves no session behind.
       released = await rawSession('answer-quit', tag);
@@ -223,6 +231,7 @@ describe('the end of a session', () => {
     expect(held.closed).toBe(false);
     // After the 221 the client closed the connection (the server never closes first).
     expect(released.closed).toBe(true);
+    await smtp.idle();
     expect((await delivery).recipients).toEqual([
       expect.objectContaining({
         status: 'delivered',
