@@ -17,8 +17,14 @@ import { authenticateAdmin, authenticateTenant } from './http/auth.js';
 import { readJson } from './http/body.js';
 import { corsHeaders, preflight, withHeaders } from './http/cors.js';
 import { ApiError, errorResponse, json } from './http/errors.js';
-import { spendDailyQuota } from './limiter.js';
-import { lastDay, renderMetrics, type ShardMetricsSnapshot } from './metrics.js';
+import { type LimiterStats, limiterStub, spendDailyQuota } from './limiter.js';
+import {
+  type LimiterSnapshot,
+  lastDay,
+  renderLimiterMetrics,
+  renderMetrics,
+  type ShardMetricsSnapshot,
+} from './metrics.js';
 import {
   describeMessage,
   flush,
@@ -31,7 +37,7 @@ import {
 } from './queue.js';
 import { asRecord, type MessageStatus, queuedStatus, recordStatus } from './records.js';
 import { tenantView } from './redact.js';
-import { liftSuspension } from './run-limits.js';
+import { configuredLimiters, liftSuspension } from './run-limits.js';
 import { senderAllowed, senderRule } from './senders.js';
 import { renderStatus } from './status-page.js';
 import { fingerprint, idempotencyKeyOf, parseSubmission } from './submission.js';
@@ -497,10 +503,21 @@ async function allSnapshots(
   }));
 }
 
+/** What every configured limiter counted (run-limits.ts `configuredLimiters`). */
+async function limiterSnapshots(ctx: Context): Promise<LimiterSnapshot[]> {
+  return Promise.all(
+    configuredLimiters(ctx.config).map(async (name) => ({
+      name,
+      stats: (await limiterStub(ctx.env, name).stats()) as LimiterStats,
+    })),
+  );
+}
+
 /** `GET /metrics`: the Prometheus text exposition format (docs/relay-api.md, "Metrics"). */
 async function metrics(ctx: Context): Promise<Response> {
-  const snapshots = await allSnapshots(ctx);
-  return new Response(renderMetrics(snapshots, Date.now()), {
+  const [snapshots, limiters] = await Promise.all([allSnapshots(ctx), limiterSnapshots(ctx)]);
+  const now = Date.now();
+  return new Response(renderMetrics(snapshots, now) + renderLimiterMetrics(limiters, now), {
     headers: {
       'content-type': 'text/plain; version=0.0.4; charset=utf-8',
       'cache-control': 'no-store',

@@ -12,6 +12,7 @@
  * by deleting the Durable Object, which Prometheus' `rate()` treats as a counter reset.
  */
 import type { QueueStats } from '@mailspool/core';
+import type { LimiterStats, WaitReason } from './limiter.js';
 
 /** Upper bounds (seconds) of the delivery latency buckets: submission → delivered. */
 export const DELIVERY_BUCKETS = [1, 5, 15, 60, 300, 900, 3600, 14_400, 86_400] as const;
@@ -265,6 +266,71 @@ export function renderMetrics(
   histogram(
     'delivery_latency_seconds',
     'From submission to the message being delivered to every recipient.',
+  );
+  return `${out.join('\n')}\n`;
+}
+
+/** A limiter's name (`smarthost:<host>:<port>`, `tenant:<tenant>`) and what it counted. */
+export interface LimiterSnapshot {
+  readonly name: string;
+  readonly stats: LimiterStats;
+}
+
+const WAIT_REASONS: readonly WaitReason[] = ['slots', 'rate', 'suspended', 'probe'];
+
+/**
+ * The limiters' series (limiter.ts), each labelled with the limiter's name: relay runs that
+ * waited, by reason; connection slots in use; leases that expired unreleased; suspensions of a
+ * smarthost and whether it is suspended now; submissions refused by a daily quota. Limiters keep
+ * these in their own storage, so they survive restarts as the shards' counters do.
+ */
+export function renderLimiterMetrics(limiters: readonly LimiterSnapshot[], now: number): string {
+  if (limiters.length === 0) return '';
+  const out: string[] = [];
+  const family = (
+    name: string,
+    type: 'counter' | 'gauge',
+    help: string,
+    lines: (limiter: LimiterSnapshot) => [Record<string, string>, number][],
+  ) => {
+    out.push(`# HELP mailspool_${name} ${help}`, `# TYPE mailspool_${name} ${type}`);
+    for (const limiter of limiters) {
+      for (const [pairs, value] of lines(limiter)) {
+        out.push(
+          `mailspool_${name}${labels({ limiter: limiter.name, ...pairs })} ${sample(value)}`,
+        );
+      }
+    }
+  };
+  family(
+    'limiter_waits_total',
+    'counter',
+    'Relay runs a limiter held back, by reason (slots: every connection in use; rate: no token left; suspended: the smarthost is suspended; probe: waiting for the probe after a suspension).',
+    (l) => WAIT_REASONS.map((reason) => [{ reason }, l.stats.waits[reason] ?? 0]),
+  );
+  family('limiter_slots_in_use', 'gauge', 'Connection slots leased now.', (l) => [
+    [{}, l.stats.slotsInUse],
+  ]);
+  family(
+    'limiter_expired_leases_total',
+    'counter',
+    'Slot leases that expired without a release (their holder crashed or hung).',
+    (l) => [[{}, l.stats.expiredLeases]],
+  );
+  family(
+    'limiter_suspensions_total',
+    'counter',
+    'Times the smarthost was suspended after consecutive connection failures or 421 replies.',
+    (l) => [[{}, l.stats.suspensions]],
+  );
+  family('limiter_suspended', 'gauge', '1 while the smarthost is suspended, else 0.', (l) => [
+    [{}, l.stats.suspendedUntil !== null && l.stats.suspendedUntil > now ? 1 : 0],
+  ]);
+  family(
+    'limiter_quota_refused_total',
+    'counter',
+    'Submissions refused with 429 RATE_LIMITED because the daily quota was spent.',
+    (l) => [[{}, l.stats.quotaRefused]],
   );
   return `${out.join('\n')}\n`;
 }

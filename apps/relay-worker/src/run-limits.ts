@@ -245,3 +245,18 @@ export async function liftSuspension(env: RelayEnv, config: RelayConfig): Promis
   );
   return lifted.includes(true);
 }
+
+/**
+ * The names of the limiters this configuration uses: the smarthost limiters when any smarthost
+ * limit or suspension is on, and one per tenant with limits. Only those are asked for metrics,
+ * so that a scrape never creates a limiter nobody uses.
+ */
+export function configuredLimiters(config: RelayConfig): string[] {
+  const { maxConnections, perMinute } = config.limits;
+  const smarthost =
+    maxConnections !== null || perMinute !== null || suspensionPolicy(config) !== null;
+  return [
+    ...(smarthost ? smarthostLimiterNames(config) : []),
+    ...[...config.limits.tenants.keys()].map(tenantLimiterName),
+  ];
+}

@@ -3,8 +3,15 @@
  * the 4th is refused with `429 RATE_LIMITED` and a `Retry-After` up to the next midnight, and
  * queues nothing. A duplicate (the same Idempotency-Key) does not count.
  */
+import { parsePrometheusText, sampleValue } from '@mailspool/test-support/prometheus';
 import { describe, expect, it } from 'vitest';
 import { admin, base64, submit } from '../workers/helpers.js';
+
+/** `/metrics`' count of submissions the limiter `name` refused for its daily quota. */
+async function quotaRefused(name: string): Promise<number> {
+  const families = parsePrometheusText(await (await admin('/metrics')).text());
+  return sampleValue(families, 'mailspool_limiter_quota_refused_total', { limiter: name });
+}
 
 function mail(subject: string) {
   const raw = `From: alice@example.com\r\nTo: bob@example.org\r\nSubject: fault ${subject}\r\n\r\nHi.\r\n`;
@@ -33,6 +40,7 @@ describe('daily quota', () => {
       expect(response.status).toBe(202);
     }
     const before = await cappedQueued();
+    const refusedBefore = await quotaRefused('tenant:capped');
     const at = Date.now();
     const refused = await submit(mail(`${run}-3`), { tenant: 'capped', key: `${run}-3` });
     expect(refused.status).toBe(429);
@@ -47,6 +55,8 @@ describe('daily quota', () => {
     expect(Math.abs(retryAfter - Math.ceil((midnight - at) / 1000))).toBeLessThanOrEqual(5);
     // Nothing was queued for it (the others may be delivered meanwhile: fewer, never more).
     expect(await cappedQueued()).toBeLessThanOrEqual(before);
+    // /metrics counts the refusal on the tenant's limiter.
+    expect(await quotaRefused('tenant:capped')).toBe(refusedBefore + 1);
     // Other tenants are not limited by it.
     expect((await submit(mail(`${run}-limited`), { tenant: 'limited' })).status).toBe(202);
   });

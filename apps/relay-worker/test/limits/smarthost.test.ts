@@ -4,6 +4,7 @@
  * (test/limits-setup.ts), with `SMARTHOST_MAX_CONNECTIONS=2`. What counts is what the server saw.
  */
 import { env } from 'cloudflare:test';
+import { parsePrometheusText, sampleValue } from '@mailspool/test-support/prometheus';
 import { describe, expect, inject, it, vi } from 'vitest';
 import type { LimiterStats, RelayLimiter } from '../../src/limiter.js';
 import { SUSPEND_THRESHOLD } from '../../src/suspension.js';
@@ -137,7 +138,18 @@ describe('the smarthost limit, shared by every shard', () => {
       expect(views.filter((view) => view.attempts === 0).length).toBeGreaterThanOrEqual(
         20 - stormed,
       );
-      expect((await smarthostStats()).waits.suspended).toBeGreaterThan(before.waits.suspended);
+      const during = await smarthostStats();
+      expect(during.waits.suspended).toBeGreaterThan(before.waits.suspended);
+      // /metrics tells the same as the limiter: suspended now, and the runs that waited for it.
+      const limiter = { limiter: `smarthost:127.0.0.1:${inject('limitedPort')}` };
+      const scraped = parsePrometheusText(await (await admin('/metrics')).text());
+      expect(sampleValue(scraped, 'mailspool_limiter_suspended', limiter)).toBe(1);
+      expect(
+        sampleValue(scraped, 'mailspool_limiter_waits_total', { ...limiter, reason: 'suspended' }),
+      ).toBeGreaterThanOrEqual(during.waits.suspended);
+      expect(sampleValue(scraped, 'mailspool_limiter_suspensions_total', limiter)).toBe(
+        during.suspensions,
+      );
 
       // The server recovers and an operator flushes: the suspension is lifted, all goes out.
       await tell('/storm?on=0');
