@@ -47,7 +47,10 @@ export interface DueEvent {
   readonly name: string | undefined;
   /** How many messages `claimDue` would take now on this shard. */
   readonly due: number;
-  /** The oldest due ids, at most {@link DUE_EVENT_IDS}. */
+  /**
+   * The due ids in the order `claimDue` takes them (higher priority first, then oldest due), at
+   * most {@link DUE_EVENT_IDS}.
+   */
   readonly ids: MessageId[];
   /** 1 for a first call, n for the n-th try after the hook threw. */
   readonly attempt: number;
