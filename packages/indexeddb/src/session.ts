@@ -40,7 +40,7 @@ import {
   withRetry,
   writableRecord,
 } from '@mailspool/core/engine';
-import type { IDBPObjectStore } from 'idb';
+import type { IDBPObjectStore, IDBPTransaction } from 'idb';
 import type { ChangeBridge } from './changes.js';
 import type { Database } from './database.js';
 import {
@@ -110,23 +110,8 @@ export class IndexedDbSession extends BaseSession {
 
   protected async _storeMessages(messages: readonly PreparedMessage[], now: number): Promise<void> {
     await this.#db.run([MESSAGES, CONTENTS], 'readwrite', async (tx) => {
-      const rows = tx.objectStore(MESSAGES);
-      const contents = tx.objectStore(CONTENTS);
-      // All requests are queued at once (one round of events, not one per message). `add`
-      // refuses an id that is taken, so a colliding random id can not overwrite a message.
-      const requests: Promise<unknown>[] = [];
-      for (const m of messages) {
-        const record = storedRecord(
-          m.id,
-          now,
-          m.meta,
-          m.contents.byteLength,
-          m.retryAt,
-          m.priority,
-        );
-        requests.push(observed(rows.add(toRow(record))), observed(contents.add(m.contents, m.id)));
-      }
-      await Promise.all(requests);
+      // All requests are queued at once (one round of events, not one per message).
+      await Promise.all(addMessages(tx, messages, now));
     });
   }
 
@@ -295,17 +280,7 @@ export class IndexedDbSession extends BaseSession {
       } else {
         requests.push(observed(rows.put(toRow(next))));
       }
-      for (const m of messages) {
-        const stored = storedRecord(
-          m.id,
-          now,
-          m.meta,
-          m.contents.byteLength,
-          m.retryAt,
-          m.priority,
-        );
-        requests.push(observed(rows.add(toRow(stored))), observed(contents.add(m.contents, m.id)));
-      }
+      requests.push(...addMessages(tx, messages, now));
       await Promise.all(requests);
     });
   }
@@ -447,6 +422,27 @@ export class IndexedDbSession extends BaseSession {
       await rows.put(toRow(change(record)));
     });
   }
+}
+
+/**
+ * Queues the writes of new messages (row and contents each) in `tx`, without awaiting them.
+ * `add` refuses an id that is taken, so a colliding random id can not overwrite a message.
+ */
+function addMessages(
+  tx: IDBPTransaction<OutboxSchema, StoreName[], 'readwrite'>,
+  messages: readonly PreparedMessage[],
+  now: number,
+): Promise<unknown>[] {
+  const rows = tx.objectStore(MESSAGES);
+  const contents = tx.objectStore(CONTENTS);
+  return messages.flatMap((m) => [
+    observed(
+      rows.add(
+        toRow(storedRecord(m.id, now, m.meta, m.contents.byteLength, m.retryAt, m.priority)),
+      ),
+    ),
+    observed(contents.add(m.contents, m.id)),
+  ]);
 }
 
 /** The messages store inside a readwrite transaction. */
