@@ -7,6 +7,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ChangeEvent } from '@mailspool/core';
 import {
   descendants,
   launchMiniBrowser,
@@ -39,6 +40,27 @@ describe.each(otherBrowsers)('%s', (browserName) => {
     await browser?.close();
     await server?.close();
   });
+
+  /**
+   * Opens a listener tab and a writer tab and runs `body` with the change events the listener
+   * tab reports, in order; closes both after.
+   */
+  async function listenAcrossTabs(
+    body: (listener: Tab, writer: Tab, heard: ChangeEvent[]) => Promise<void>,
+  ): Promise<void> {
+    const listener = await openTab();
+    const writer = await openTab();
+    const heard: ChangeEvent[] = [];
+    server.onReport = (r) => {
+      if (r.kind === 'change' && r.tab === 'listener') heard.push(r.event);
+    };
+    try {
+      await body(listener, writer, heard);
+    } finally {
+      server.onReport = () => {};
+      await closeAll([listener, writer]);
+    }
+  }
 
   it('4 tabs flushing with claimDue and lockMessage while a 5th stores: never held twice, each delivered once', async () => {
     const name = dbName('race');
@@ -274,13 +296,7 @@ describe.each(otherBrowsers)('%s', (browserName) => {
 
   it('a burst of single writes in one tab reaches subscribers in another whole and in order', async () => {
     const name = dbName('burst');
-    const listener = await openTab();
-    const writer = await openTab();
-    const heard: { type: string; ids: readonly string[] }[] = [];
-    server.onReport = (r) => {
-      if (r.kind === 'change' && r.tab === 'listener') heard.push(r.event);
-    };
-    try {
+    await listenAcrossTabs(async (listener, writer, heard) => {
       await listener.run((n) => window.outbox.listen(n, 'listener'), name);
       const ids = await writer.run((n) => window.outbox.storeEach(n, 100), name);
       expect(ids).toHaveLength(100);
@@ -290,21 +306,12 @@ describe.each(otherBrowsers)('%s', (browserName) => {
       });
       expect(heard.every((e) => e.type === 'stored')).toBe(true);
       expect(heard.flatMap((e) => e.ids)).toEqual(ids);
-    } finally {
-      server.onReport = () => {};
-      await closeAll([listener, writer]);
-    }
+    });
   }, 60_000);
 
   it('without BroadcastChannel (Safari before 15.4), changes reach another tab through storage events, whole and in order', async () => {
     const name = dbName('no-broadcast');
-    const listener = await openTab();
-    const writer = await openTab();
-    const heard: { type: string; ids: readonly string[] }[] = [];
-    server.onReport = (r) => {
-      if (r.kind === 'change' && r.tab === 'listener') heard.push(r.event);
-    };
-    try {
+    await listenAcrossTabs(async (listener, writer, heard) => {
       for (const tab of [listener, writer]) {
         expect(await tab.run(() => window.outbox.dropBroadcastChannel(), null)).toBe(true);
       }
@@ -320,9 +327,6 @@ describe.each(otherBrowsers)('%s', (browserName) => {
         deleted,
       ]);
       expect(heard[heard.length - 1]).toEqual({ type: 'deleted', ids: [deleted] });
-    } finally {
-      server.onReport = () => {};
-      await closeAll([listener, writer]);
-    }
+    });
   }, 60_000);
 });

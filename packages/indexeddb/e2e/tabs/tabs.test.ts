@@ -3,6 +3,7 @@
  * served from 127.0.0.1): the flush race, pages killed mid-store, a real quota, versionchange,
  * blocked opens and cross-tab change events.
  */
+import type { ChangeEvent } from '@mailspool/core';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { launchWithDiskProfile } from '../chromium.js';
@@ -40,6 +41,26 @@ async function openPage(origin = server.origin): Promise<Page> {
 
 async function closeAll(pages: Page[]) {
   await Promise.all(pages.map((p) => p.close().catch(() => {})));
+}
+
+/**
+ * Opens a listener tab and a writer tab and runs `body` with the change events the listener
+ * tab reports, in order; closes both after.
+ */
+async function listenAcrossTabs(
+  body: (listener: Page, writer: Page, heard: ChangeEvent[]) => Promise<void>,
+): Promise<void> {
+  const [listener, writer] = await Promise.all([openPage(), openPage()]);
+  const heard: ChangeEvent[] = [];
+  onReport = (r) => {
+    if (r.kind === 'change' && r.tab === 'listener') heard.push(r.event);
+  };
+  try {
+    await body(listener, writer, heard);
+  } finally {
+    onReport = () => {};
+    await closeAll([listener, writer]);
+  }
 }
 
 describe('tabs race', () => {
@@ -216,14 +237,9 @@ describe('connections across tabs', () => {
 
   it('a change in one tab reaches subscribers in another', async () => {
     const name = dbName('changes');
-    const [listener, writer] = await Promise.all([openPage(), openPage()]);
-    const heard: { type: string; ids: readonly string[] }[] = [];
-    onReport = (r) => {
-      if (r.kind === 'change' && r.tab === 'listener') heard.push(r.event);
-    };
-    try {
-      await listener!.evaluate((n) => window.outbox.listen(n, 'listener'), name);
-      const id = await writer!.evaluate((n) => window.outbox.storeAndDelete(n), name);
+    await listenAcrossTabs(async (listener, writer, heard) => {
+      await listener.evaluate((n) => window.outbox.listen(n, 'listener'), name);
+      const id = await writer.evaluate((n) => window.outbox.storeAndDelete(n), name);
       await vi.waitFor(
         () =>
           expect(heard).toEqual([
@@ -232,24 +248,16 @@ describe('connections across tabs', () => {
           ]),
         { timeout: 10_000, interval: 20 },
       );
-    } finally {
-      onReport = () => {};
-      await closeAll([listener!, writer!]);
-    }
+    });
   }, 60_000);
 
   // Regression: each write posted its own BroadcastChannel message (a trip through the browser
   // process each), which made relaxed single writes ~0.8× of raw idb; posts are now coalesced.
   it('a burst of single writes in one tab reaches another tab whole and in order, in fewer messages', async () => {
     const name = dbName('burst');
-    const [listener, writer] = await Promise.all([openPage(), openPage()]);
-    const heard: { type: string; ids: readonly string[] }[] = [];
-    onReport = (r) => {
-      if (r.kind === 'change' && r.tab === 'listener') heard.push(r.event);
-    };
-    try {
-      await listener!.evaluate((n) => window.outbox.listen(n, 'listener'), name);
-      const ids = await writer!.evaluate((n) => window.outbox.storeEach(n, 300), name);
+    await listenAcrossTabs(async (listener, writer, heard) => {
+      await listener.evaluate((n) => window.outbox.listen(n, 'listener'), name);
+      const ids = await writer.evaluate((n) => window.outbox.storeEach(n, 300), name);
       expect(ids).toHaveLength(300);
       await vi.waitFor(() => expect(heard.flatMap((e) => e.ids)).toHaveLength(300), {
         timeout: 10_000,
@@ -258,26 +266,18 @@ describe('connections across tabs', () => {
       expect(heard.every((e) => e.type === 'stored')).toBe(true);
       expect(heard.flatMap((e) => e.ids)).toEqual(ids);
       expect(heard.length).toBeLessThan(150);
-    } finally {
-      onReport = () => {};
-      await closeAll([listener!, writer!]);
-    }
+    });
   }, 60_000);
 
   it('without BroadcastChannel (Safari before 15.4), changes reach another tab through storage events, whole and in order', async () => {
     const name = dbName('no-broadcast');
-    const [listener, writer] = await Promise.all([openPage(), openPage()]);
-    const heard: { type: string; ids: readonly string[] }[] = [];
-    onReport = (r) => {
-      if (r.kind === 'change' && r.tab === 'listener') heard.push(r.event);
-    };
-    try {
-      for (const page of [listener!, writer!]) {
+    await listenAcrossTabs(async (listener, writer, heard) => {
+      for (const page of [listener, writer]) {
         expect(await page.evaluate(() => window.outbox.dropBroadcastChannel())).toBe(true);
       }
-      await listener!.evaluate((n) => window.outbox.listen(n, 'listener'), name);
-      const ids = await writer!.evaluate((n) => window.outbox.storeEach(n, 100), name);
-      const deleted = await writer!.evaluate((n) => window.outbox.storeAndDelete(n), name);
+      await listener.evaluate((n) => window.outbox.listen(n, 'listener'), name);
+      const ids = await writer.evaluate((n) => window.outbox.storeEach(n, 100), name);
+      const deleted = await writer.evaluate((n) => window.outbox.storeAndDelete(n), name);
       await vi.waitFor(() => expect(heard.flatMap((e) => e.ids)).toHaveLength(102), {
         timeout: 10_000,
         interval: 20,
@@ -287,9 +287,6 @@ describe('connections across tabs', () => {
         deleted,
       ]);
       expect(heard[heard.length - 1]).toEqual({ type: 'deleted', ids: [deleted] });
-    } finally {
-      onReport = () => {};
-      await closeAll([listener!, writer!]);
-    }
+    });
   }, 60_000);
 });
