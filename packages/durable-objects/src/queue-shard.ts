@@ -467,10 +467,7 @@ export class QueueShard<Env = unknown> extends DurableObject<Env> {
 
   /** The next wake-up for due mail (`ShardStore.nextWake`) or for housekeeping, whichever first. */
   #wake(now: number, futureOnly: boolean): number | null {
-    const times = [this.#store.nextWake(now, futureOnly), this.#store.nextHousekeeping()].filter(
-      (t): t is number => t !== null,
-    );
-    return times.length === 0 ? null : Math.min(...times);
+    return earliest(this.#store.nextWake(now, futureOnly), this.#store.nextHousekeeping());
   }
 
   /**
