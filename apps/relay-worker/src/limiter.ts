@@ -25,7 +25,7 @@
 import { DurableObject } from 'cloudflare:workers';
 import type { RelayConfig, RelayEnv } from './config.js';
 import { ApiError } from './http/errors.js';
-import { smarthostsOf } from './smarthosts.js';
+import { type Smarthost, smarthostsOf } from './smarthosts.js';
 import {
   afterFailure,
   afterSuccess,
@@ -466,17 +466,18 @@ export function limiterStub(env: RelayEnv, name: string): DurableObjectStub<Rela
  * failover to the next one stays within the same slots.
  */
 export function smarthostLimiterName(config: RelayConfig, tenant: string): string {
-  const [first] = smarthostsOf(config, tenant);
-  return `smarthost:${first!.host}:${first!.port}`;
+  return listLimiterName(smarthostsOf(config, tenant));
 }
 
 /** Every smarthost limiter's name: the default list's, and each tenant list's. */
 export function smarthostLimiterNames(config: RelayConfig): string[] {
-  const names = new Set([smarthostLimiterName(config, '')]);
-  for (const tenant of config.tenantSmarthosts.keys()) {
-    names.add(smarthostLimiterName(config, tenant));
-  }
-  return [...names];
+  const lists = [config.smarthosts, ...config.tenantSmarthosts.values()];
+  return [...new Set(lists.map(listLimiterName))];
+}
+
+function listLimiterName(list: readonly Smarthost[]): string {
+  const [first] = list;
+  return `smarthost:${first!.host}:${first!.port}`;
 }
 
 export function tenantLimiterName(tenant: string): string {

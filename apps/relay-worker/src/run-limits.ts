@@ -96,10 +96,9 @@ export class DeliveryLimits {
     const perHour = config.limits.tenants.get(tenant)?.perHour ?? null;
     this.#tenantRate = perHour === null ? null : { per: perHour, windowMs: HOUR };
     // No object is asked for a limit that is not configured.
-    this.#smarthost =
-      this.#maxSlots !== null || this.#smarthostRate !== null || this.#suspension !== null
-        ? limiterStub(env, smarthostLimiterName(config, tenant))
-        : undefined;
+    this.#smarthost = smarthostLimited(config)
+      ? limiterStub(env, smarthostLimiterName(config, tenant))
+      : undefined;
     this.#tenant =
       this.#tenantRate !== null ? limiterStub(env, tenantLimiterName(tenant)) : undefined;
   }
@@ -252,11 +251,14 @@ export async function liftSuspension(env: RelayEnv, config: RelayConfig): Promis
  * so that a scrape never creates a limiter nobody uses.
  */
 export function configuredLimiters(config: RelayConfig): string[] {
-  const { maxConnections, perMinute } = config.limits;
-  const smarthost =
-    maxConnections !== null || perMinute !== null || suspensionPolicy(config) !== null;
   return [
-    ...(smarthost ? smarthostLimiterNames(config) : []),
+    ...(smarthostLimited(config) ? smarthostLimiterNames(config) : []),
     ...[...config.limits.tenants.keys()].map(tenantLimiterName),
   ];
+}
+
+/** Whether any smarthost limit or suspension is on (else no smarthost limiter is asked). */
+function smarthostLimited(config: RelayConfig): boolean {
+  const { maxConnections, perMinute } = config.limits;
+  return maxConnections !== null || perMinute !== null || suspensionPolicy(config) !== null;
 }
