@@ -1,4 +1,7 @@
-/** A port on 127.0.0.1 that was free a moment ago (for a server whose port must be known before it starts). */
+/**
+ * A port on 127.0.0.1 that was free a moment ago and that no other caller of freePort (in any
+ * process) is given for 15 minutes: for a server whose port must be known before it starts.
+ */
 export declare function freePort(): Promise<number>;
 
 /** The HTML page every test page uses: one module script, `/page.js`. */

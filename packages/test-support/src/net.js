@@ -2,17 +2,56 @@
  * Internal (used by tests and the demo): network helpers for servers on 127.0.0.1. Plain
  * JavaScript (types in net.d.ts) so that config files, which Node loads itself, can import it.
  */
+
+import { statSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
-export function freePort() {
-  return new Promise((resolve, reject) => {
+/**
+ * Ports are chosen below the kernel's ephemeral range (32768–60999 on Linux), which it hands out
+ * for `listen(0)` and for the local end of every outgoing connection: a port found free there
+ * could be taken by any process's connection before the server that needs it starts (CI saw
+ * EADDRINUSE that way). Below it only another caller of freePort competes, and a reservation file
+ * in the temporary directory, created exclusively, keeps concurrent test processes apart.
+ */
+const LOWEST = 20000;
+const HIGHEST = 32767;
+const RESERVATION_MS = 15 * 60_000;
+
+export async function freePort() {
+  for (let tries = 0; tries < 200; tries++) {
+    const port = LOWEST + Math.floor(Math.random() * (HIGHEST - LOWEST + 1));
+    if (!reserve(port)) continue;
+    if (await bindable(port)) return port;
+  }
+  throw new Error(`freePort: no free port in ${LOWEST}-${HIGHEST} after 200 tries`);
+}
+
+/** @param {number} port */
+function reserve(port) {
+  const file = join(tmpdir(), `mailspool-port-${port}`);
+  try {
+    writeFileSync(file, String(process.pid), { flag: 'wx' });
+    return true;
+  } catch {
+    try {
+      if (Date.now() - statSync(file).mtimeMs < RESERVATION_MS) return false;
+      writeFileSync(file, String(process.pid));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
+
+/** @param {number} port */
+function bindable(port) {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = /** @type {import('node:net').AddressInfo} */ (server.address());
-      server.close(() => resolve(port));
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
 }
 
