@@ -95,6 +95,7 @@ const relay = {
     // test of a few seconds alone took over vitest's default 5 s and failed.
     testTimeout: 120_000,
     globalSetup: ['test/global-setup.ts'],
+    setupFiles: ['test/workers/settle.setup.ts'],
     provide: {
       smtpPort,
       sinkHttpPort,

@@ -33,8 +33,9 @@ async function main(): Promise<void> {
     console.log(`▶ ${name}${smoke ? ' (smoke)' : ''}`);
     const result = await suites[name]!(config);
     console.log(renderSuite(result));
-    if (config.tables !== null) console.log('  (BENCH_TABLES chose tables: results not written)');
-    else if (!smoke) await writeSuite(result);
+    if (config.tables !== null || config.rows !== null) {
+      console.log('  (BENCH_TABLES or BENCH_ROWS chose a part: results not written)');
+    } else if (!smoke) await writeSuite(result);
     console.log(`✔ ${name} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   }
 }

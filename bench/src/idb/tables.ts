@@ -24,6 +24,8 @@ export interface IdbSizes {
   readonly statsCalls: number;
   /** Only these tables (`BENCH_TABLES`); `null`: all. */
   readonly tables: ReadonlySet<string> | null;
+  /** Only these rows (`BENCH_ROWS`); `null`: all. */
+  readonly rows: ReadonlySet<string> | null;
 }
 
 function columns(workbox: boolean, dexie = true): BaselineSpec[] {
@@ -49,7 +51,16 @@ export function tableRounds(sizes: IdbSizes, table: string): number {
 
 export function idbTables(sizes: IdbSizes, workbox: boolean): TableSpec[] {
   const wanted = (table: TableSpec) => sizes.tables === null || sizes.tables.has(table.id);
-  return allTables(sizes, workbox).filter(wanted);
+  return allTables(sizes, workbox)
+    .filter(wanted)
+    .map((table) => chosenRows(table, sizes.rows));
+}
+
+/** The table with only the `chosen` rows (a ratio whose baseline row is not chosen is left out). */
+function chosenRows(table: TableSpec, chosen: ReadonlySet<string> | null): TableSpec {
+  return chosen === null
+    ? table
+    : { ...table, rows: table.rows.filter((row) => chosen.has(row.id)) };
 }
 
 function allTables(sizes: IdbSizes, workbox: boolean): TableSpec[] {

@@ -42,6 +42,12 @@ export interface BenchConfig {
    * The IndexedDB suites honour it.
    */
   readonly tables: ReadonlySet<string> | null;
+  /**
+   * Only these rows of the chosen tables (`BENCH_ROWS`, comma-separated row ids such as
+   * `engine-claim-messages-relaxed,dexie`; name a ratio's baseline row to get that ratio);
+   * `null`: all. Partial like `tables`. The IndexedDB suites honour it.
+   */
+  readonly rows: ReadonlySet<string> | null;
   /** Where progress lines go. */
   readonly log: (line: string) => void;
 }
@@ -73,6 +79,7 @@ export function benchConfig(smoke: boolean): BenchConfig {
     priorityBulkN: positive('BENCH_PRIORITY_BULK', smoke ? 50 : 10_000),
     rounds,
     tables: tableChoice(process.env.BENCH_TABLES),
+    rows: tableChoice(process.env.BENCH_ROWS),
     log: (line) => console.log(`  ${line}`),
   };
 }

@@ -108,3 +108,31 @@ export async function queued(tenant = 'acme'): Promise<number> {
   };
   return body.tenants.find((t) => t.tenant === tenant)!.stats.total;
 }
+
+/**
+ * Waits (bounded) until no tenant has mail due or in flight, running the alarms meanwhile, so that
+ * deliveries a test file started finish (and log) inside the file. Work that outlives its file
+ * runs while vitest closes the file's connection to workerd, and the logs and module loads it
+ * makes then fail the whole run ("Closing rpc while … was pending", seen in CI). Mail left for
+ * later on purpose (scheduled, deferred) is neither due nor in flight. Answers whether the
+ * tenants became quiet; a file whose mail stays due (a smarthost that keeps refusing) gives up
+ * after `timeout`, since this is cleanup, not a test.
+ */
+export async function settled(timeout = 20_000): Promise<boolean> {
+  try {
+    await vi.waitFor(
+      async () => {
+        const body = (await (await admin('/admin/stats')).json()) as {
+          tenants: { tenant: string; stats: { due: number; active: number } }[];
+        };
+        const busy = body.tenants.filter(({ stats }) => stats.due > 0 || stats.active > 0);
+        for (const { tenant } of busy) await runAlarms(tenant);
+        if (busy.length > 0) throw new Error(`still busy: ${busy.map((t) => t.tenant).join(', ')}`);
+      },
+      { timeout, interval: 100 },
+    );
+    return true;
+  } catch {
+    return false;
+  }
+}
