@@ -13,6 +13,9 @@ const busyPort = await freePort();
 const refusingPort = await freePort();
 const limitedPort = await freePort();
 const limitedControlPort = await freePort();
+/** Shards per tenant in each project (its SHARDS binding, and `inject('shards')` in its tests). */
+const RELAY_SHARDS = 2;
+const LIMITS_SHARDS = 4;
 
 export const TENANT_TOKENS = {
   acme: 'acme-token-0123456789abcdef',
@@ -52,7 +55,7 @@ const relay = {
       wrangler: { configPath: './wrangler.jsonc' },
       miniflare: {
         bindings: {
-          SHARDS: '2',
+          SHARDS: String(RELAY_SHARDS),
           SMARTHOST_HOST: '127.0.0.1',
           SMARTHOST_PORT: String(smtpPort),
           SMARTHOST_TLS: 'off',
@@ -106,6 +109,7 @@ const relay = {
       webhookSecret: WEBHOOK_SECRET,
       tenantTokens: TENANT_TOKENS,
       adminToken: ADMIN_TOKEN,
+      shards: RELAY_SHARDS,
     },
     fileParallelism: false,
   },
@@ -121,7 +125,7 @@ const limits = {
       wrangler: { configPath: './wrangler.jsonc' },
       miniflare: {
         bindings: {
-          SHARDS: '4',
+          SHARDS: String(LIMITS_SHARDS),
           SMARTHOST_HOST: '127.0.0.1',
           SMARTHOST_PORT: String(limitedPort),
           SMARTHOST_TLS: 'off',
@@ -142,11 +146,13 @@ const limits = {
     include: ['test/limits/*.test.ts'],
     testTimeout: 120_000,
     globalSetup: ['test/limits-setup.ts'],
+    setupFiles: ['test/workers/settle.setup.ts'],
     provide: {
       limitedPort,
       limitedControlPort,
       tenantTokens: LIMITS_TENANT_TOKENS,
       adminToken: ADMIN_TOKEN,
+      shards: LIMITS_SHARDS,
     },
     fileParallelism: false,
   },

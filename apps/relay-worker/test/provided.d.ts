@@ -13,6 +13,8 @@ declare module 'vitest' {
     refusingPort: number;
     tenantTokens: Record<string, string>;
     adminToken: string;
+    /** The project's SHARDS binding: shards per tenant. */
+    shards: number;
     /** The limits project's smarthost (limits-setup.ts) and its control server. */
     limitedPort: number;
     limitedControlPort: number;

@@ -118,7 +118,7 @@ export async function queued(tenant = 'acme'): Promise<number> {
  * tenants became quiet; a file whose mail stays due (a smarthost that keeps refusing) gives up
  * after `timeout`, since this is cleanup, not a test.
  */
-export async function settled(timeout = 20_000): Promise<boolean> {
+export async function settled(shards: number, timeout = 20_000): Promise<boolean> {
   try {
     await vi.waitFor(
       async () => {
@@ -126,7 +126,7 @@ export async function settled(timeout = 20_000): Promise<boolean> {
           tenants: { tenant: string; stats: { due: number; active: number } }[];
         };
         const busy = body.tenants.filter(({ stats }) => stats.due > 0 || stats.active > 0);
-        for (const { tenant } of busy) await runAlarms(tenant);
+        for (const { tenant } of busy) await runAlarms(tenant, shards);
         if (busy.length > 0) throw new Error(`still busy: ${busy.map((t) => t.tenant).join(', ')}`);
       },
       { timeout, interval: 100 },
