@@ -17,13 +17,14 @@ import { bundleWorker } from './workerd.js';
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const bundle = join(root, '.wrangler', 'bench', 'worker.js');
 
-interface Variant {
+export interface Variant {
   readonly variant: string;
   readonly shards?: number;
   readonly callers?: number;
 }
 
-const VARIANTS: Record<string, Variant> = {
+/** The table's rows: what `/run` is asked for each (also the rows `ab:do` can run). */
+export const VARIANTS: Record<string, Variant> = {
   'raw-one-call': { variant: 'raw-one-call' },
   'raw-rpc': { variant: 'raw-rpc' },
   engine: { variant: 'engine', shards: 1 },
@@ -113,7 +114,7 @@ export async function call<T>(mf: Miniflare, path: string, body?: unknown): Prom
 
 const newTag = () => crypto.getRandomValues(new Uint32Array(1))[0]!;
 
-async function runOnce(mf: Miniflare, row: string, n: number): Promise<Sample> {
+export async function runOnce(mf: Miniflare, row: string, n: number): Promise<Sample> {
   const variant = VARIANTS[row]!;
   const tag = newTag();
   const start = performance.now();
@@ -139,12 +140,22 @@ async function runOnce(mf: Miniflare, row: string, n: number): Promise<Sample> {
  * inspector for a CPU profile (profile.ts).
  */
 export async function startBenchWorker(inspectorPort?: number): Promise<Miniflare> {
-  await bundleWorker(fileURLToPath(new URL('./worker.ts', import.meta.url)), bundle);
+  await bundleBenchWorker(bundle);
+  return startBundle(bundle, inspectorPort);
+}
+
+/** Bundles worker.ts, from the sources as they are now, into `outfile`. */
+export function bundleBenchWorker(outfile: string): Promise<void> {
+  return bundleWorker(fileURLToPath(new URL('./worker.ts', import.meta.url)), outfile);
+}
+
+/** Starts an already bundled bench Worker (`scriptPath`) in a workerd of its own. */
+export async function startBundle(scriptPath: string, inspectorPort?: number): Promise<Miniflare> {
   const mf = new Miniflare(
     convertV4MiniflareOptions({
       cf: false,
       modules: true,
-      scriptPath: bundle,
+      scriptPath,
       compatibilityDate: '2026-04-01',
       ...(inspectorPort === undefined ? {} : { inspectorPort }),
       durableObjects: {

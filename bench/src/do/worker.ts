@@ -11,7 +11,11 @@
 
 import { DurableObject } from 'cloudflare:workers';
 import type { Lease, StorageSession } from '@mailspool/core';
-import { DurableObjectEngine, QueueShard } from '@mailspool/durable-objects';
+import {
+  DEFAULT_RPC_PIECE_BYTES,
+  DurableObjectEngine,
+  QueueShard,
+} from '@mailspool/durable-objects';
 import { makeBodies, makeMeta, Tally } from '../idb/messages.js';
 import { verify } from '../lib/harness.js';
 
@@ -330,6 +334,97 @@ async function runPhase(env: Env, variant: string, phase: string, n: number, tag
   throw new Error(`unknown phase ${phase}`);
 }
 
+/** The ids each `/layer` queue was seeded with (keyed by tag), as engine ids and raw ids. */
+const layerQueues = new Map<number, { readonly engineIds: string[]; readonly n: number }>();
+
+/**
+ * One batch of `n` calls of one kind, for ab.ts' `layers` mode: the same read or store made
+ * three ways, so their CPU time tells which layer costs what. `raw-*`: the raw shard, one RPC
+ * each. `shard-*`: the engine's shard through its one RPC method (`call`) directly, with no
+ * session. `session-*`: through a `DurableObjectEngine` session. `setup` seeds both queues (reads
+ * read them; stores add `n` new messages per call, distinct per `rep`).
+ */
+async function runLayer(env: Env, kind: string, n: number, tag: number, rep: number) {
+  const name = `layer-${tag}`;
+  const session = await new DurableObjectEngine({
+    namespace: env.QUEUE,
+    shards: 1,
+    name,
+  }).connect();
+  // The shard's one RPC method, typed loosely: its call list is internal to the package.
+  const shard = env.QUEUE.get(env.QUEUE.idFromName(`${name}:0`)) as unknown as {
+    call(calls: { op: string; args: unknown[] }[], answerBytes: number): Promise<unknown[]>;
+  };
+  const raw = env.RAW.get(env.RAW.idFromName(name));
+  const bodies = makeBodies(n, tag);
+  const now = Date.now();
+  let seeded = layerQueues.get(tag);
+  if (kind === 'setup') {
+    const engineIds: string[] = [];
+    for (let from = 0; from < n; from += BATCH) {
+      const batch = bodies.slice(from, from + BATCH);
+      engineIds.push(
+        ...(await session.storeMessages(
+          batch.map((contents, j) => ({ meta: makeMeta(from + j), contents })),
+        )),
+      );
+    }
+    for (let i = 0; i < n; i++)
+      await raw.store(`m${i}`, JSON.stringify(makeMeta(i)), bodies[i]!, now);
+    seeded = { engineIds, n };
+    layerQueues.set(tag, seeded);
+    return 'seeded';
+  }
+  if (!seeded || seeded.n !== n) throw new Error(`layer queue ${tag} is not seeded with ${n}`);
+  const tally = new Tally(tag);
+  switch (kind) {
+    case 'raw-read':
+      for (let i = 0; i < n; i++) tally.add(await raw.read(`m${i}`));
+      break;
+    case 'shard-read':
+      for (const id of seeded.engineIds) {
+        const [answer] = await shard.call(
+          [{ op: 'readContents', args: [id, 0, DEFAULT_RPC_PIECE_BYTES, null] }],
+          DEFAULT_RPC_PIECE_BYTES,
+        );
+        const piece = (answer as { ok?: { bytes?: Uint8Array } }).ok?.bytes;
+        if (!(piece instanceof Uint8Array)) throw new Error(`no contents for ${id}`);
+        tally.add(piece);
+      }
+      break;
+    case 'session-read':
+      for (const id of seeded.engineIds) tally.add(await session.getMessageContents(id));
+      break;
+    case 'raw-store':
+      for (let i = 0; i < n; i++) {
+        await raw.store(`r${rep}.${i}`, JSON.stringify(makeMeta(i)), bodies[i]!, now);
+      }
+      return `${n} stored`;
+    case 'shard-store':
+      for (let i = 0; i < n; i++) {
+        const item = {
+          id: `s0.r${rep}x${i}`, // shard 0's prefix, then an id no other rep uses
+          metaJson: JSON.stringify(makeMeta(i)),
+          retryAt: null,
+          priority: 1,
+          contents: { bytes: bodies[i]! },
+        };
+        const [answer] = await shard.call([{ op: 'store', args: [[item], now] }], 0);
+        if (typeof answer !== 'object' || answer === null || !('ok' in answer)) {
+          throw new Error(`store failed: ${JSON.stringify(answer)}`);
+        }
+      }
+      return `${n} stored`;
+    case 'session-store':
+      for (let i = 0; i < n; i++)
+        await session.storeMessage({ meta: makeMeta(i), contents: bodies[i]! });
+      return `${n} stored`;
+    default:
+      throw new Error(`unknown layer kind ${kind}`);
+  }
+  return tally.check(n);
+}
+
 async function run(env: Env, r: RunRequest): Promise<string> {
   switch (r.variant) {
     case 'raw-one-call': {
@@ -376,6 +471,17 @@ export default {
           q.get('phase') ?? '',
           Number(q.get('n')),
           Number(q.get('tag')),
+        );
+        return Response.json({ ok: answer });
+      }
+      if (url.pathname === '/layer') {
+        const q = url.searchParams;
+        const answer = await runLayer(
+          env,
+          q.get('kind') ?? '',
+          Number(q.get('n')),
+          Number(q.get('tag')),
+          Number(q.get('rep')),
         );
         return Response.json({ ok: answer });
       }
