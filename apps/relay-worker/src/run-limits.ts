@@ -211,21 +211,21 @@ export class DeliveryLimits {
         limits.timers.clearTimeout(renewal);
         const now = limits.clock.now();
         const unused = Math.max(0, batch - claimed);
+        const giveBack = (
+          held: Extract<Grant, { granted: true }> | undefined,
+          limiter: DurableObjectStub<RelayLimiter> | undefined,
+          rate: Rate | null,
+        ) =>
+          held &&
+          limiter!.release(
+            held.lease,
+            { unusedTokens: held.tokens - batch + unused, succeeded },
+            rate,
+            now,
+          );
         await Promise.all([
-          smarthost &&
-            limits.#smarthost!.release(
-              smarthost.lease,
-              { unusedTokens: smarthost.tokens - batch + unused, succeeded },
-              limits.#smarthostRate,
-              now,
-            ),
-          tenant &&
-            limits.#tenant!.release(
-              tenant.lease,
-              { unusedTokens: tenant.tokens - batch + unused, succeeded },
-              limits.#tenantRate,
-              now,
-            ),
+          giveBack(smarthost, limits.#smarthost, limits.#smarthostRate),
+          giveBack(tenant, limits.#tenant, limits.#tenantRate),
         ]);
       },
     };
