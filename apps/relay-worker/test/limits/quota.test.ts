@@ -5,7 +5,7 @@
  */
 import { parsePrometheusText, sampleValue } from '@mailspool/test-support/prometheus';
 import { describe, expect, it } from 'vitest';
-import { admin, base64, submit } from '../workers/helpers.js';
+import { admin, base64, queued, submit } from '../workers/helpers.js';
 
 /** `/metrics`' count of submissions the limiter `name` refused for its daily quota. */
 async function quotaRefused(name: string): Promise<number> {
@@ -16,13 +16,6 @@ async function quotaRefused(name: string): Promise<number> {
 function mail(subject: string) {
   const raw = `From: alice@example.com\r\nTo: bob@example.org\r\nSubject: fault ${subject}\r\n\r\nHi.\r\n`;
   return { from: 'alice@example.com', to: ['bob@example.org'], raw: base64(raw) };
-}
-
-async function cappedQueued(): Promise<number> {
-  const body = (await (await admin('/admin/stats')).json()) as {
-    tenants: { tenant: string; stats: { total: number } }[];
-  };
-  return body.tenants.find((t) => t.tenant === 'capped')!.stats.total;
 }
 
 describe('daily quota', () => {
@@ -39,7 +32,7 @@ describe('daily quota', () => {
       const response = await submit(mail(`${run}-${n}`), { tenant: 'capped', key: `${run}-${n}` });
       expect(response.status).toBe(202);
     }
-    const before = await cappedQueued();
+    const before = await queued('capped');
     const refusedBefore = await quotaRefused('tenant:capped');
     const at = Date.now();
     const refused = await submit(mail(`${run}-3`), { tenant: 'capped', key: `${run}-3` });
@@ -54,7 +47,7 @@ describe('daily quota', () => {
     expect(retryAfter).toBeGreaterThanOrEqual(1);
     expect(Math.abs(retryAfter - Math.ceil((midnight - at) / 1000))).toBeLessThanOrEqual(5);
     // Nothing was queued for it (the others may be delivered meanwhile: fewer, never more).
-    expect(await cappedQueued()).toBeLessThanOrEqual(before);
+    expect(await queued('capped')).toBeLessThanOrEqual(before);
     // /metrics counts the refusal on the tenant's limiter.
     expect(await quotaRefused('tenant:capped')).toBe(refusedBefore + 1);
     // Other tenants are not limited by it.

@@ -8,7 +8,7 @@ import { parsePrometheusText, sampleValue } from '@mailspool/test-support/promet
 import { describe, expect, inject, it, vi } from 'vitest';
 import type { LimiterStats, RelayLimiter } from '../../src/limiter.js';
 import { SUSPEND_THRESHOLD } from '../../src/suspension.js';
-import { admin, base64, runAlarms, submit } from '../workers/helpers.js';
+import { admin, base64, queued, runAlarms, submit } from '../workers/helpers.js';
 
 const control = `http://127.0.0.1:${inject('limitedControlPort')}`;
 const SHARDS = 4;
@@ -62,13 +62,6 @@ async function submitAll(run: string, count: number): Promise<string[]> {
   return ids;
 }
 
-async function limitedTotal(): Promise<number> {
-  const body = (await (await admin('/admin/stats')).json()) as {
-    tenants: { tenant: string; stats: { total: number } }[];
-  };
-  return body.tenants.find((t) => t.tenant === 'limited')!.stats.total;
-}
-
 describe('the smarthost limit, shared by every shard', () => {
   it('4 shards delivering 200 messages never have more than 2 connections open at the server', async () => {
     await tell('/reset');
@@ -91,7 +84,7 @@ describe('the smarthost limit, shared by every shard', () => {
     expect(state.peak).toBeLessThanOrEqual(MAX_CONNECTIONS);
     expect(state.peak).toBeGreaterThan(0);
     expect(state.refused).toBe(0);
-    await vi.waitFor(async () => expect(await limitedTotal()).toBe(0), {
+    await vi.waitFor(async () => expect(await queued('limited')).toBe(0), {
       timeout: 20_000,
       interval: 200,
     });

@@ -1,5 +1,6 @@
 /** Helpers of the Worker's workerd tests: calls through the real fetch handler, and the sink's record. */
 import { env, runDurableObjectAlarm, SELF } from 'cloudflare:test';
+import type { QueueStats } from '@mailspool/core';
 import { inject, vi } from 'vitest';
 
 export const tokens = inject('tenantTokens');
@@ -101,12 +102,17 @@ export async function eventually<T>(
   );
 }
 
+/** Every configured tenant's queue stats, via the admin API. */
+async function tenantStats(): Promise<{ tenant: string; stats: QueueStats }[]> {
+  const body = (await (await admin('/admin/stats')).json()) as {
+    tenants: { tenant: string; stats: QueueStats }[];
+  };
+  return body.tenants;
+}
+
 /** Total messages queued for `tenant`, via the admin API. */
 export async function queued(tenant = 'acme'): Promise<number> {
-  const body = (await (await admin('/admin/stats')).json()) as {
-    tenants: { tenant: string; stats: { total: number } }[];
-  };
-  return body.tenants.find((t) => t.tenant === tenant)!.stats.total;
+  return (await tenantStats()).find((t) => t.tenant === tenant)!.stats.total;
 }
 
 /**
@@ -122,17 +128,15 @@ export async function settled(shards: number, timeout = 20_000): Promise<boolean
   try {
     await vi.waitFor(
       async () => {
-        const body = (await (await admin('/admin/stats')).json()) as {
-          tenants: { tenant: string; stats: { due: number; active: number } }[];
-        };
-        const busy = body.tenants.filter(({ stats }) => stats.due > 0 || stats.active > 0);
+        const busy = (await tenantStats()).filter(({ stats }) => stats.due > 0 || stats.active > 0);
         for (const { tenant } of busy) await runAlarms(tenant, shards);
         if (busy.length > 0) throw new Error(`still busy: ${busy.map((t) => t.tenant).join(', ')}`);
       },
       { timeout, interval: 100 },
     );
     return true;
-  } catch {
+  } catch (error) {
+    console.warn(`settled: gave up after ${timeout} ms (${String(error)})`);
     return false;
   }
 }
