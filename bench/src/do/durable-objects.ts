@@ -26,7 +26,10 @@ export interface Variant {
 /** The table's rows: what `/run` is asked for each (also the rows `ab:do` can run). */
 export const VARIANTS: Record<string, Variant> = {
   'raw-one-call': { variant: 'raw-one-call' },
+  'raw-two-calls': { variant: 'raw-two-calls' },
   'raw-rpc': { variant: 'raw-rpc' },
+  'raw-rpc-1x8': { variant: 'raw-rpc', shards: 1, callers: 8 },
+  'raw-rpc-8x8': { variant: 'raw-rpc', shards: 8, callers: 8 },
   engine: { variant: 'engine', shards: 1 },
   'engine-reads': { variant: 'engine-reads-together', shards: 1 },
   'engine-batch': { variant: 'engine-batch', shards: 1 },
@@ -59,8 +62,21 @@ function table(n: number): TableSpec {
         label: 'raw SQL, the same statements inside one object in one call — **limit**',
       },
       {
+        id: 'raw-two-calls',
+        label:
+          'raw SQL, the same statements in two calls: every store committed, then the whole drain',
+      },
+      {
         id: 'raw-rpc',
         label: 'raw SQL, one RPC per store / claim(50) / read / delete(50), each a commit',
+      },
+      {
+        id: 'raw-rpc-1x8',
+        label: 'raw SQL over RPC, 1 shard, 8 concurrent callers',
+      },
+      {
+        id: 'raw-rpc-8x8',
+        label: 'raw SQL over RPC, 8 shards, 8 concurrent callers (each drains its own shard first)',
       },
       {
         id: 'engine',
@@ -174,7 +190,11 @@ export async function startBundle(scriptPath: string, inspectorPort?: number): P
 export async function runDurableObjects(config: BenchConfig): Promise<SuiteResult> {
   const mf = await startBenchWorker();
   try {
-    const spec = table(config.doN);
+    const full = table(config.doN);
+    const spec =
+      config.rows === null
+        ? full
+        : { ...full, rows: full.rows.filter((row) => config.rows!.has(row.id)) };
     const result = await runTable(
       spec,
       (row, { warmup }) => runOnce(mf, row, warmup ? Math.min(config.doN, 100) : config.doN),

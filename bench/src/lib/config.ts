@@ -45,7 +45,7 @@ export interface BenchConfig {
   /**
    * Only these rows of the chosen tables (`BENCH_ROWS`, comma-separated row ids such as
    * `engine-claim-messages-relaxed,dexie`; name a ratio's baseline row to get that ratio);
-   * `null`: all. Partial like `tables`. The IndexedDB suites honour it.
+   * `null`: all. Partial like `tables`. The IndexedDB suites and `durable-objects` honour it.
    */
   readonly rows: ReadonlySet<string> | null;
   /** Where progress lines go. */
