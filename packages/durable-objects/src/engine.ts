@@ -40,7 +40,7 @@ import type { QueueShard } from './queue-shard.js';
 import { MAX_SHARDS, shardedId, shardName, shardOf } from './routing.js';
 import { CHUNK_BYTES } from './schema.js';
 import type { ClaimedLease, ContentsSource, DueKey, StoredOnce, StoreItem } from './shard-store.js';
-import { receive, type Wire } from './wire.js';
+import { unreachable, unwrap, type Wire } from './wire.js';
 
 /** The default size of one piece of contents per RPC call: far below the 32 MiB RPC limit. */
 export const DEFAULT_RPC_PIECE_BYTES = 8 * 1024 * 1024;
@@ -132,7 +132,8 @@ interface Outgoing {
   readonly call: ShardCall;
   /** Contents bytes it sends inline. */
   readonly bytes: number;
-  readonly resolve: (wire: Wire<unknown>) => void;
+  /** Gets the call's value, decoded from its answer. */
+  readonly resolve: (value: unknown) => void;
   readonly reject: (error: unknown) => void;
 }
 
@@ -341,20 +342,19 @@ class DurableObjectSession extends BaseSession implements DurableObjectStorageSe
     args: OperationArgs<K>,
     bytes = 0,
   ): Promise<OperationResult<K>> {
-    return receive(
-      this.#send<OperationResult<K>>(index, { op, args } as unknown as ShardCall, bytes),
-    );
+    return this.#send<OperationResult<K>>(index, { op, args } as unknown as ShardCall, bytes);
   }
 
-  #send<T>(index: number, call: ShardCall, bytes: number): Promise<Wire<T>> {
-    return new Promise<Wire<T>>((resolve, reject) => {
+  /** Queues `call` for shard `index`; resolves to its decoded value when its batch is answered. */
+  #send<T>(index: number, call: ShardCall, bytes: number): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
       let queue = this.#outbox.get(index);
       if (!queue) {
         queue = [];
         this.#outbox.set(index, queue);
         queueMicrotask(() => this.#flush(index));
       }
-      queue.push({ call, bytes, resolve: resolve as (wire: Wire<unknown>) => void, reject });
+      queue.push({ call, bytes, resolve: resolve as (value: unknown) => void, reject });
     });
   }
 
@@ -386,22 +386,30 @@ class DurableObjectSession extends BaseSession implements DurableObjectStorageSe
       );
     } catch (error) {
       // A stub that can't even be made or called: each call fails as a transport failure would.
-      for (const out of batch) out.reject(error);
+      for (const out of batch) out.reject(unreachable(error));
       return;
     }
+    // Each call's answer is decoded here, where its batch's answer arrives: one promise per call.
     sent.then(
       (answers) => {
         if (!Array.isArray(answers) || answers.length !== batch.length) {
           const error = new Error('queue shard sent a malformed batch answer');
-          for (const out of batch) out.reject(error);
+          for (const out of batch) out.reject(unreachable(error));
           return;
         }
         batch.forEach((out, i) => {
-          out.resolve(answers[i]!);
+          let value: unknown;
+          try {
+            value = unwrap(answers[i]!);
+          } catch (error) {
+            out.reject(error);
+            return;
+          }
+          out.resolve(value);
         });
       },
       (error: unknown) => {
-        for (const out of batch) out.reject(error);
+        for (const out of batch) out.reject(unreachable(error));
       },
     );
   }

@@ -51,24 +51,23 @@ export function classify(error: unknown): unknown {
 }
 
 /**
- * Client side: awaits a shard call and returns its value, or throws the decoded error. A call
- * that fails in transport (the object was reset, overloaded, or could not be reached) rejects
- * with `UNAVAILABLE`, keeping the runtime's error as `cause`.
+ * Client side: the value of a shard's answer, or throws the decoded error. A call that fails in
+ * transport (the object was reset, overloaded, or could not be reached) rejects with
+ * {@link unreachable}'s `UNAVAILABLE` instead.
  */
-export async function receive<T>(call: Promise<Wire<T>>): Promise<T> {
-  let wire: Wire<T>;
-  try {
-    wire = await call;
-  } catch (error) {
-    throw new MailspoolError(
-      ErrorCode.UNAVAILABLE,
-      `queue shard unreachable: ${error instanceof Error ? error.message : String(error)}`,
-      { cause: error },
-    );
-  }
+export function unwrap<T>(wire: Wire<T>): T {
   if ('error' in wire) {
     if (isEncodedError(wire.error)) throw decodeError(wire.error);
     throw new MailspoolError(ErrorCode.CORRUPT, 'queue shard sent a malformed answer');
   }
   return wire.ok;
+}
+
+/** Client side: what a call that failed in transport rejects with (`UNAVAILABLE`, with `cause`). */
+export function unreachable(error: unknown): MailspoolError {
+  return new MailspoolError(
+    ErrorCode.UNAVAILABLE,
+    `queue shard unreachable: ${error instanceof Error ? error.message : String(error)}`,
+    { cause: error },
+  );
 }
