@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { convertV4MiniflareOptions, Miniflare } from 'miniflare';
 import type { BenchConfig } from '../lib/config.js';
-import { runTable, type Sample, type TableSpec } from '../lib/harness.js';
+import { chosenRows, runTable, type Sample, type TableSpec } from '../lib/harness.js';
 import { machine, type SuiteResult } from '../lib/report.js';
 import { bundleWorker } from './workerd.js';
 
@@ -190,11 +190,7 @@ export async function startBundle(scriptPath: string, inspectorPort?: number): P
 export async function runDurableObjects(config: BenchConfig): Promise<SuiteResult> {
   const mf = await startBenchWorker();
   try {
-    const full = table(config.doN);
-    const spec =
-      config.rows === null
-        ? full
-        : { ...full, rows: full.rows.filter((row) => config.rows!.has(row.id)) };
+    const spec = chosenRows(table(config.doN), config.rows);
     const result = await runTable(
       spec,
       (row, { warmup }) => runOnce(mf, row, warmup ? Math.min(config.doN, 100) : config.doN),

@@ -255,33 +255,15 @@ async function runEngine(env: Env, r: RunRequest, how: EngineRun): Promise<strin
   return tally.check(r.n);
 }
 
-async function runRawRpc(env: Env, r: RunRequest): Promise<string> {
-  const shard = env.RAW.get(env.RAW.idFromName(`raw-rpc-${r.tag}`));
-  const bodies = makeBodies(r.n, r.tag);
-  const now = Date.now();
-  for (let i = 0; i < r.n; i++) {
-    await shard.store(`m${i}`, JSON.stringify(makeMeta(i)), bodies[i]!, now);
-  }
-  const tally = new Tally(r.tag);
-  let deleted = 0;
-  for (;;) {
-    const leases = await shard.claim(BATCH, Date.now());
-    if (leases.length === 0) break;
-    for (const lease of leases) tally.add(await shard.read(lease.id));
-    deleted += await shard.remove(leases, Date.now());
-  }
-  verify(deleted === r.n, `${deleted} deleted, expected ${r.n}`);
-  return tally.check(r.n);
-}
-
 /**
- * Raw SQL over RPC with `callers` concurrent callers over `shards` raw shards: what the engine's
- * `engine-1x8` … `engine-8x8` rows would cost without the engine. Each store goes to a random
- * shard (as the engine places a `storeMessage`); in the drain, caller `c` claims on shard
- * `c % shards` until it is empty, then moves to the next, and stops after a whole round of empty
- * shards: raw's best case, with none of a cross-shard claim's peeks.
+ * Raw SQL over RPC: one RPC per store, per claim of 50, per read and per delete of 50, by
+ * `callers` concurrent callers over `shards` raw shards (`raw-rpc`: one of each; with more, what
+ * the engine's `engine-1x8` … `engine-8x8` rows would cost without the engine). Each store goes
+ * to a random shard (as the engine places a `storeMessage`); in the drain, caller `c` claims on
+ * shard `c % shards` until it is empty, then moves to the next, and stops after a whole round of
+ * empty shards: raw's best case, with none of a cross-shard claim's peeks.
  */
-async function runRawRpcConcurrent(env: Env, r: RunRequest): Promise<string> {
+async function runRawRpc(env: Env, r: RunRequest): Promise<string> {
   const shardCount = r.shards ?? 1;
   const callers = r.callers ?? 1;
   const shards = Array.from({ length: shardCount }, (_, i) =>
@@ -496,9 +478,7 @@ async function run(env: Env, r: RunRequest): Promise<string> {
       return shard.drain(r.n, r.tag);
     }
     case 'raw-rpc':
-      return (r.callers ?? 1) > 1 || (r.shards ?? 1) > 1
-        ? runRawRpcConcurrent(env, r)
-        : runRawRpc(env, r);
+      return runRawRpc(env, r);
     case 'engine':
       return runEngine(env, r, {});
     case 'engine-reads-together':

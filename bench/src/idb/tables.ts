@@ -3,7 +3,7 @@
  * divides by. Shared by the Chromium suite and the Node (fake-indexeddb) suite; Workbox rows
  * exist only in Chromium (its Queue needs a service worker).
  */
-import type { BaselineSpec, RowSpec, TableSpec } from '../lib/harness.js';
+import { type BaselineSpec, chosenRows, type RowSpec, type TableSpec } from '../lib/harness.js';
 import { SEED_BATCH } from './messages.js';
 import { BATCH } from './workloads.js';
 
@@ -54,13 +54,6 @@ export function idbTables(sizes: IdbSizes, workbox: boolean): TableSpec[] {
   return allTables(sizes, workbox)
     .filter(wanted)
     .map((table) => chosenRows(table, sizes.rows));
-}
-
-/** The table with only the `chosen` rows (a ratio whose baseline row is not chosen is left out). */
-function chosenRows(table: TableSpec, chosen: ReadonlySet<string> | null): TableSpec {
-  return chosen === null
-    ? table
-    : { ...table, rows: table.rows.filter((row) => chosen.has(row.id)) };
 }
 
 function allTables(sizes: IdbSizes, workbox: boolean): TableSpec[] {

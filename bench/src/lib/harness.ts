@@ -71,6 +71,13 @@ export interface TableResult {
   readonly rows: RowResult[];
 }
 
+/** The table with only the `chosen` rows (a ratio whose baseline row is not chosen is left out). */
+export function chosenRows(table: TableSpec, chosen: ReadonlySet<string> | null): TableSpec {
+  return chosen === null
+    ? table
+    : { ...table, rows: table.rows.filter((row) => chosen.has(row.id)) };
+}
+
 /** The median of a non-empty list (mean of the middle two for an even length). */
 export function median(values: readonly number[]): number {
   if (values.length === 0) throw new RangeError('median of nothing');
